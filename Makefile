@@ -12,7 +12,7 @@
 # cli/cli.h).
 
 CC      ?= cc
-PKGS    := jansson libutf8proc sqlite3 libsodium libmicrohttpd
+PKGS    := jansson libutf8proc sqlite3 libsodium libmicrohttpd friso
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc -I/usr/include/x86_64-linux-gnu/openblas-pthread \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
