@@ -14,8 +14,8 @@
     "\n"                                                                           \
     "  --events FILE      canonical events CSV written by `persona clean` (- = stdin)\n" \
     "  --out FILE         features CSV, one row per user sorted by user_id (- = stdout)\n" \
-    "  --npy FILE         also write the numeric columns as float32 .npy, with\n"  \
-    "                     FILE.json (column names) and FILE.ids.txt (user ids)\n"  \
+    "  --npy X.npy        also write the numeric columns as float32 .npy, with\n"  \
+    "                     X.json (column names) and X.ids.txt (user ids)\n"       \
     "  --as-of TS         snapshot time (Unix seconds or ISO-8601; default: the\n" \
     "                     latest event); later events are ignored\n"              \
     "  --tz-offset OFF    zone for days, dayparts and weekends: +08:00, -0530, Z\n" \
