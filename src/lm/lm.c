@@ -197,10 +197,7 @@ static int plan_bert(struct loader *L, struct ps_err *err)
     if ((rc = take(L, "pooler.dense.weight", 2, C, C, &w->pool_w, 1, err)) ||
         (rc = take(L, "pooler.dense.bias", 1, C, 0, &w->pool_b, 1, err)))
         return rc;
-    L->m->has_pooler = w->pool_w && w->pool_b;
-    if (!L->m->has_pooler)
-        w->pool_w = w->pool_b = NULL;
-    return PS_OK;
+    return PS_OK; /* has_pooler is decided once the views exist */
 }
 
 /* Buffers and heads a checkpoint may carry that an encoder/decoder for
@@ -266,6 +263,7 @@ int ps_lm_load(struct ps_lm **out, const char *dir, struct ps_err *err)
         goto done;
     if (m->cfg.arch == PS_LM_GPT2 && !m->gpt2.lm_head)
         m->gpt2.lm_head = m->gpt2.wte;
+    m->has_pooler = m->cfg.arch == PS_LM_BERT && m->bert.pool_w && m->bert.pool_b;
     size_t n_unknown = 0;
     const char *first = NULL;
     for (size_t i = 0; i < ps_st_checkpoint_n_tensors(m->ck); i++) {
