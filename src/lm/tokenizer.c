@@ -19,6 +19,7 @@
 #include "lm/tokenizer_impl.h"
 #include "lm/unicode.h"
 
+#include "persona/hash.h"
 #include "persona/status.h"
 
 #include <errno.h>
@@ -126,7 +127,6 @@ static struct ps_tokenizer *tok_new(enum ps_tokenizer_kind kind)
 {
     struct ps_tokenizer *t = ps_xcalloc(1, sizeof *t);
     t->kind = kind;
-    t->map = ps_strmap_new();
     t->eos = t->cls = t->sep = t->pad = t->unk = t->mask = -1;
     for (int i = 0; i < 256; i++)
         t->byte_id[i] = -1;
@@ -144,8 +144,11 @@ void ps_tokenizer_free(struct ps_tokenizer *t)
 {
     if (!t)
         return;
-    ps_strmap_free(t->map);
-    free(t->map_id);
+    free(t->arena);
+    free(t->e_off);
+    free(t->e_len);
+    free(t->e_id);
+    free(t->slots);
     free(t->id_index);
     free(t->tok);
     free(t->tok_len);
@@ -160,10 +163,82 @@ void ps_tokenizer_free(struct ps_tokenizer *t)
     free(t);
 }
 
+static inline uint64_t vhash(const char *s, size_t len)
+{
+    return ps_hash64(s, len, 0x70C3);
+}
+
+/* Entry of string s, or -1. */
+static int64_t entry_find(const struct ps_tokenizer *t, const char *s, size_t len, uint64_t h)
+{
+    if (!t->slots)
+        return -1;
+    uint32_t h32 = (uint32_t)(h >> 32);
+    size_t j = (size_t)h & t->slot_mask;
+    while (t->slots[j].e1) {
+        uint32_t e = t->slots[j].e1 - 1;
+        if (t->slots[j].hash == h32 && t->e_len[e] == len &&
+            memcmp(t->arena + t->e_off[e], s, len) == 0)
+            return e;
+        j = (j + 1) & t->slot_mask;
+    }
+    return -1;
+}
+
 int32_t ps__tok_find(const struct ps_tokenizer *t, const char *s, size_t len)
 {
-    int64_t k = ps_strmap_find(t->map, s, len);
-    return k < 0 ? -1 : t->map_id[k];
+    int64_t e = entry_find(t, s, len, vhash(s, len));
+    return e < 0 ? -1 : t->e_id[e];
+}
+
+static void slots_grow(struct ps_tokenizer *t)
+{
+    size_t n = t->slots ? (t->slot_mask + 1) * 2 : 1024;
+    struct ps__vslot *sl = ps_xcalloc(n, sizeof *sl);
+    for (size_t e = 0; e < t->n_e; e++) {
+        uint64_t h = vhash(t->arena + t->e_off[e], t->e_len[e]);
+        size_t j = (size_t)h & (n - 1);
+        while (sl[j].e1)
+            j = (j + 1) & (n - 1);
+        sl[j].hash = (uint32_t)(h >> 32);
+        sl[j].e1 = (uint32_t)e + 1;
+    }
+    free(t->slots);
+    t->slots = sl;
+    t->slot_mask = n - 1;
+}
+
+/* Interns s; returns its entry and whether it was new. */
+static uint32_t entry_intern(struct ps_tokenizer *t, const char *s, size_t len, int32_t id,
+                             int *inserted)
+{
+    uint64_t h = vhash(s, len);
+    int64_t e = entry_find(t, s, len, h);
+    if (e >= 0) {
+        *inserted = 0;
+        return (uint32_t)e;
+    }
+    if (!t->slots || (t->n_e + 1) * 2 > t->slot_mask + 1) {
+        slots_grow(t);
+    }
+    size_t k = t->n_e++;
+    t->e_off = ps_xgrow(t->e_off, &t->e_cap, t->n_e, sizeof *t->e_off);
+    t->e_len = ps_xgrow(t->e_len, &t->e_len_cap, t->n_e, sizeof *t->e_len);
+    t->e_id = ps_xgrow(t->e_id, &t->e_id_cap, t->n_e, sizeof *t->e_id);
+    t->arena = ps_xgrow(t->arena, &t->arena_cap, t->arena_len + len + 1, 1);
+    memcpy(t->arena + t->arena_len, s, len);
+    t->arena[t->arena_len + len] = '\0';
+    t->e_off[k] = t->arena_len;
+    t->e_len[k] = (uint32_t)len;
+    t->e_id[k] = id;
+    t->arena_len += len + 1;
+    size_t j = (size_t)h & t->slot_mask;
+    while (t->slots[j].e1)
+        j = (j + 1) & t->slot_mask;
+    t->slots[j].hash = (uint32_t)(h >> 32);
+    t->slots[j].e1 = (uint32_t)k + 1;
+    *inserted = 1;
+    return (uint32_t)k;
 }
 
 enum vocab_add_result { VA_OK, VA_DUP_TOKEN, VA_DUP_ID };
@@ -178,11 +253,7 @@ static enum vocab_add_result vocab_add(struct ps_tokenizer *t, const char *s, si
         return VA_DUP_ID;
     }
     int inserted;
-    uint32_t k = ps_strmap_intern(t->map, s, len, &inserted);
-    if (inserted) {
-        t->map_id = ps_xgrow(t->map_id, &t->map_id_cap, (size_t)k + 1, sizeof *t->map_id);
-        t->map_id[k] = id;
-    }
+    uint32_t k = entry_intern(t, s, len, id, &inserted);
     if ((size_t)id >= t->id_index_cap) {
         size_t old = t->id_index_cap;
         t->id_index = ps_xgrow(t->id_index, &t->id_index_cap, (size_t)id + 1, sizeof *t->id_index);
@@ -193,7 +264,7 @@ static enum vocab_add_result vocab_add(struct ps_tokenizer *t, const char *s, si
     if (id >= t->n_ids)
         t->n_ids = id + 1;
     if (!inserted) {
-        *other_id = t->map_id[k];
+        *other_id = t->e_id[k];
         return VA_DUP_TOKEN;
     }
     return VA_OK;
@@ -213,8 +284,8 @@ static void tok_finish(struct ps_tokenizer *t)
     for (int32_t id = 0; id < t->n_ids; id++) {
         if (t->id_index[id] < 0)
             continue;
-        size_t len;
-        t->tok[id] = ps_strmap_key(t->map, (uint32_t)t->id_index[id], &len);
+        size_t e = (size_t)t->id_index[id], len = t->e_len[e];
+        t->tok[id] = t->arena + t->e_off[e];
         t->tok_len[id] = (uint32_t)len;
         if (len > t->max_tok_bytes)
             t->max_tok_bytes = len;

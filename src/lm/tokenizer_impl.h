@@ -10,7 +10,6 @@
 #include <stdint.h>
 
 #include "persona/core.h"
-#include "persona/hash.h"
 #include "persona/tokenizer.h"
 
 /* Caps on what files may make us allocate. */
@@ -33,18 +32,29 @@ struct ps__merge {
     int32_t id;      /* id of the merged token */
 };
 
+struct ps__vslot {
+    uint32_t hash;   /* high bits of the string's hash */
+    uint32_t e1;     /* entry + 1, 0 = empty */
+};
+
 struct ps_tokenizer {
     enum ps_tokenizer_kind kind;
 
-    /* Vocabulary: token string <-> id.  Ids may have holes. */
-    struct ps_strmap *map;     /* token string -> map index */
-    int32_t *map_id;           /* map index -> token id (the first one for duplicates) */
-    size_t map_id_cap;
-    int32_t *id_index;         /* id -> map index, -1 = hole */
+    /* Vocabulary: token string <-> id.  Ids may have holes.  Strings live
+     * in one arena; an open-addressing table maps them to entries. */
+    char *arena;               /* entry strings, each NUL-terminated */
+    size_t arena_len, arena_cap;
+    size_t *e_off;             /* entry -> offset in arena */
+    uint32_t *e_len;           /* entry -> bytes */
+    int32_t *e_id;             /* entry -> id (the first one for a repeated string) */
+    size_t n_e, e_cap, e_len_cap, e_id_cap;
+    struct ps__vslot *slots;   /* hash table over entries */
+    size_t slot_mask;
+    int32_t *id_index;         /* id -> entry, -1 = hole */
     size_t id_index_cap;
     int32_t n_ids;             /* largest id + 1 */
-    const char **tok;          /* id -> token string (borrowed from map), NULL = hole;
-                                  built by ps__tok_finish */
+    const char **tok;          /* id -> token string (in arena), NULL = hole;
+                                  built when loading is complete */
     uint32_t *tok_len;         /* id -> bytes */
 
     /* Added tokens, longest first so that a scan takes the longest match. */
