@@ -283,3 +283,31 @@ TEST(tokenizer_bert_lmref_models)
     check_lmref_model("bert-tiny-f16", PS_TOKENIZER_WORDPIECE, 0);
     check_lmref_model("bert-tiny-bf16", PS_TOKENIZER_WORDPIECE, 0);
 }
+
+/* Our own 345 strings (Chinese and English reviews from ../shared/data,
+ * emoji, whitespace runs, digits, contractions, URLs, long inputs) with the
+ * ids npm gpt-3-encoder gives (tests/fixtures/tokenizer/make_fixture.js). */
+TEST(tokenizer_gpt2_own_strings_vs_gpt3_encoder)
+{
+    const struct ps_tokenizer *t = real_gpt2();
+    json_error_t je;
+    json_t *root = json_load_file("tests/fixtures/tokenizer/gpt2_own.json", 0, &je);
+    CHECK(root != NULL);
+    if (!t || !root) {
+        json_decref(root);
+        return;
+    }
+    json_t *cases = json_object_get(root, "cases"), *c;
+    size_t i, n_ok = 0, n = json_array_size(cases);
+    int32_t *want = malloc(200000 * sizeof *want);
+    json_array_foreach(cases, i, c) {
+        const char *text = json_string_value(json_object_get(c, "text"));
+        size_t n_want = json_ids(json_object_get(c, "ids"), want, 200000);
+        n_ok += (size_t)check_encode(t, json_string_value(json_object_get(c, "label")), text,
+                                     strlen(text), want, n_want, 1);
+    }
+    CHECK(n >= 200);
+    CHECK_INT(n_ok, n);
+    free(want);
+    json_decref(root);
+}
