@@ -311,3 +311,121 @@ TEST(tokenizer_gpt2_own_strings_vs_gpt3_encoder)
     free(want);
     json_decref(root);
 }
+
+/* ---- cases from ../shared/lmref/reference.py ---------------------------- */
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* GPT-2 strings where gpt-3-encoder is no reference: U+FEFF and U+0085
+ * (JavaScript's \s disagrees with White_Space) and "<|endoftext|>". */
+TEST(tokenizer_gpt2_reference_py_cases)
+{
+    const struct ps_tokenizer *t = real_gpt2();
+    json_error_t je;
+    json_t *root = json_load_file("tests/fixtures/tokenizer/ref_cases.json", JSON_ALLOW_NUL, &je);
+    CHECK(root != NULL);
+    if (!t || !root) {
+        json_decref(root);
+        return;
+    }
+    json_t *cases = json_object_get(root, "gpt2"), *c;
+    size_t i, n_ok = 0;
+    json_array_foreach(cases, i, c) {
+        json_t *jt = json_object_get(c, "text");
+        int32_t want[256];
+        size_t n_want = json_ids(json_object_get(c, "ids"), want, 256);
+        n_ok += (size_t)check_encode(t, "reference.py gpt2", json_string_value(jt),
+                                     json_string_length(jt), want, n_want, 1);
+    }
+    CHECK_INT(n_ok, json_array_size(cases));
+    CHECK(n_ok >= 19);
+    json_decref(root);
+}
+
+/* A checkpoint-like folder: vocab.txt (symlink) + tokenizer_config.json. */
+static const char *bert_dir(const char *name, const char *config)
+{
+    char sub[300], *cwd = getcwd(NULL, 0);
+    char target[1024];
+    const char *rel = test_shared("data/hf-checkpoints/bert_tiniest/vocab.txt");
+    snprintf(target, sizeof target, "%s%s%s", rel[0] == '/' ? "" : cwd, rel[0] == '/' ? "" : "/", rel);
+    free(cwd);
+    const char *dir = test_tmp(name);
+    mkdir(dir, 0755);
+    snprintf(sub, sizeof sub, "%s/vocab.txt", name);
+    unlink(test_tmp(sub));
+    CHECK(symlink(target, test_tmp(sub)) == 0);
+    snprintf(sub, sizeof sub, "%s/tokenizer_config.json", name);
+    test_write_file(sub, config, strlen(config));
+    return test_tmp(name);
+}
+
+/* WordPiece on the real uncased BERT vocabulary (30,522 entries) under four
+ * settings of do_lower_case / strip_accents, against reference.py. */
+TEST(tokenizer_bert_reference_py_cases)
+{
+    json_error_t je;
+    json_t *root = json_load_file("tests/fixtures/tokenizer/ref_cases.json", JSON_ALLOW_NUL, &je);
+    CHECK(root != NULL);
+    if (!root)
+        return;
+    json_t *settings = json_object_get(root, "bert_settings");
+    size_t n_set = json_array_size(settings);
+    struct ps_tokenizer *tk[8] = {0};
+    for (size_t s = 0; s < n_set && s < 8; s++) {
+        json_t *st = json_array_get(settings, s);
+        char cfg[256], name[32];
+        json_t *sa = json_object_get(st, "strip_accents");
+        snprintf(cfg, sizeof cfg, "{\"do_lower_case\": %s, \"strip_accents\": %s}",
+                 json_is_true(json_object_get(st, "do_lower_case")) ? "true" : "false",
+                 json_is_null(sa) ? "null" : json_is_true(sa) ? "true" : "false");
+        snprintf(name, sizeof name, "bert_setting_%zu", s);
+        struct ps_err err = {0};
+        if (ps_tokenizer_load(&tk[s], bert_dir(name, cfg), &err)) {
+            fprintf(stderr, "  %s\n", err.msg);
+            test_failures++;
+        }
+    }
+    if (tk[0]) {
+        CHECK_INT(ps_tokenizer_kind(tk[0]), PS_TOKENIZER_WORDPIECE);
+        CHECK_INT(ps_tokenizer_vocab_size(tk[0]), 30522);
+        CHECK_INT(ps_tokenizer_cls_id(tk[0]), 101);
+        CHECK_INT(ps_tokenizer_sep_id(tk[0]), 102);
+        CHECK_INT(ps_tokenizer_pad_id(tk[0]), 0);
+        CHECK_INT(ps_tokenizer_unk_id(tk[0]), 100);
+        CHECK_INT(ps_tokenizer_mask_id(tk[0]), 103);
+        CHECK_INT(ps_tokenizer_eos_id(tk[0]), -1);
+    }
+    json_t *cases = json_object_get(root, "bert"), *c;
+    size_t i, n_ok = 0, n_trunc = 0;
+    json_array_foreach(cases, i, c) {
+        size_t s = (size_t)json_integer_value(json_object_get(c, "setting"));
+        const struct ps_tokenizer *t = s < 8 ? tk[s] : NULL;
+        if (!t)
+            continue;
+        json_t *jt = json_object_get(c, "text");
+        const char *text = json_string_value(jt);
+        size_t max_len = (size_t)json_integer_value(json_object_get(c, "max_length"));
+        int32_t want[2048], *ids = NULL;
+        size_t n_want = json_ids(json_object_get(c, "ids"), want, 2048), n = 0;
+        struct ps_err err = {0};
+        int rc = ps_tokenizer_encode(t, text, json_string_length(jt), max_len, &ids, &n, &err);
+        if (rc || n != n_want || memcmp(ids, want, n * sizeof *ids) != 0) {
+            fprintf(stderr, "  setting %zu max %zu: \"%.60s\" %s\n", s, max_len, text, err.msg);
+            print_ids("got ", ids, n);
+            print_ids("want", want, n_want);
+            test_failures++;
+        } else {
+            n_ok++;
+            n_trunc += max_len > 0;
+        }
+        free(ids);
+    }
+    CHECK_INT(n_ok, json_array_size(cases));
+    CHECK(n_ok >= 400);
+    CHECK(n_trunc >= 10);
+    for (size_t s = 0; s < 8; s++)
+        ps_tokenizer_free(tk[s]);
+    json_decref(root);
+}
