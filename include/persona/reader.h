@@ -35,6 +35,8 @@ struct ps_reader_params {
     size_t max_field_bytes;    /* cap per field (default 1 MiB) */
     size_t max_record_bytes;   /* cap per record (default 16 MiB) */
     const char *display_name;  /* name used in messages (default: the path) */
+    size_t block_bytes;        /* bytes per read (default 1 MiB); tests and the
+                                  fuzzer use tiny blocks to move buffer edges */
 };
 
 struct ps_reader_params ps_reader_default_params(void);
@@ -46,6 +48,12 @@ struct ps_reader;
 int ps_reader_open(struct ps_reader **out, const char *path,
                    const struct ps_reader_params *params, struct ps_err *err);
 void ps_reader_close(struct ps_reader *r);
+
+/* Same as ps_reader_open, reading data[0..len) (borrowed: it must outlive
+ * the reader).  Used by tests and the fuzzer; the name in messages is
+ * params->display_name or "<memory>". */
+int ps_reader_open_mem(struct ps_reader **out, const char *data, size_t len,
+                       const struct ps_reader_params *params, struct ps_err *err);
 
 /*
  * Advances to the next record.  Returns
@@ -83,6 +91,14 @@ const char *ps_reader_errmsg(const struct ps_reader *r);
 const char *ps_reader_name(const struct ps_reader *r);
 /* Bytes consumed so far (for progress bars). */
 uint64_t ps_reader_bytes_read(const struct ps_reader *r);
+
+/* Format in use (CSV or JSONL, after sniffing). */
+enum ps_format ps_reader_format(const struct ps_reader *r);
+/* Delimiter in use (given or sniffed); 0 for JSON Lines. */
+char ps_reader_delimiter(const struct ps_reader *r);
+/* Bytes of memory the reader holds now (buffers); bounded by about
+ * 2 x max_record_bytes + block_bytes whatever the input. */
+size_t ps_reader_mem_bytes(const struct ps_reader *r);
 
 /* Validates UTF-8; returns the offset of the first invalid byte or -1.
  * Rejects overlongs, surrogates and code points above U+10FFFF. */
