@@ -873,7 +873,10 @@ void ps_kmeans_assign(const float *X, size_t n, int d, const double *centers, in
     memcpy(m.C, centers, (size_t)k * d * sizeof *m.C);
     km_sync_centers(&m);
     struct assign_ctx c = {&m, labels, dist2};
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
     ps_pool_run(pool, m.n_tasks, assign_task, &c);
+    openblas_set_num_threads(blas_threads);
     free(m.xx);
     km_release(&m);
 }
