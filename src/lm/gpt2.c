@@ -4,15 +4,16 @@
  * Legend: M packed tokens of this call, C channels, F feed-forward width,
  * V vocabulary, B rows.  Per layer, pre-LayerNorm:
  *   h   = ln_1(x)                     (M, C)
- *   qkv = h . W_attn + b              (M, 3C)   K, V copied into the cache
+ *   qkv = h . W_attn + b              (M, 3C)
  *   att = softmax(q k^T / sqrt(hd)) v (M, C)    causal, per row and head
  *   x  += att . W_proj + b
  *   h   = ln_2(x)
  *   ff  = gelu(h . W_fc + b)          (M, F)
  *   x  += ff . W_fc2 + b
  * then hidden = ln_f(x) and, if asked, logits = hidden[last] . lm_head^T.
- * Without a KV cache one cache layer is reused: each layer writes its K/V
- * and reads them back before the next layer overwrites them.
+ * Without a KV cache, attention reads K and V straight from qkv (the rows
+ * of one text are contiguous there); with one, K and V are copied into the
+ * cache and read from it, so later calls can attend to earlier tokens.
  */
 #include "lm_internal.h"
 #include "ops.h"
@@ -38,7 +39,7 @@ void ps__gpt2_forward(struct ps_lm_ctx *ctx)
         ps__par_layernorm(ctx, ctx->h, ctx->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
         ps_sgemm(0, M, 3 * C, C, 1.0f, ctx->h, C, L->attn_w, 3 * C, 0.0f, ctx->qkv, 3 * C);
         ps__par_bias_act(ctx, ctx->qkv, 3 * C, L->attn_b, M, 3 * C, -1);
-        for (int m = 0; m < M; m++) {
+        for (int m = 0; ctx->p.kv_cache && m < M; m++) {
             int r = ctx->row_of[m];
             size_t p = (size_t)ctx->pos[m];
             const float *src = ctx->qkv + (size_t)m * 3 * sC;

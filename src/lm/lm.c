@@ -371,7 +371,8 @@ int ps_lm_ctx_new(struct ps_lm_ctx **out, const struct ps_lm *m,
     ctx->m = m;
     ctx->p = p;
     ctx->n_threads = nt;
-    ctx->kv_layers = c->arch == PS_LM_GPT2 ? (p.kv_cache ? c->n_layer : 1) : 0;
+    /* Without a cache, attention reads K and V straight from qkv. */
+    ctx->kv_layers = p.kv_cache ? c->n_layer : 0;
     size_t at = 0, o_x = carve(&at, M * C), o_h = carve(&at, M * C), o_qkv = carve(&at, M * 3 * C),
            o_att = carve(&at, M * C), o_ff = carve(&at, M * F),
            o_sc = carve(&at, (size_t)nt * T),
@@ -423,7 +424,7 @@ size_t ps_lm_ctx_bytes(const struct ps_lm_ctx *ctx)
 float *ps__kv_slot(const struct ps_lm_ctx *ctx, int layer, int row, int which)
 {
     size_t T = (size_t)ctx->p.max_tokens, C = (size_t)ctx->m->cfg.d_model;
-    size_t li = ctx->p.kv_cache ? (size_t)layer : 0;
+    size_t li = (size_t)layer;
     return ctx->kv + (((li * (size_t)ctx->p.max_batch + (size_t)row) * 2 + (size_t)which) * T) * C;
 }
 
@@ -602,7 +603,7 @@ static void att_task(void *arg, int task, int worker)
     float *scores = ctx->scores + (size_t)worker * (size_t)ctx->p.max_tokens;
     const float *k, *v;
     size_t ld;
-    if (j->causal) {
+    if (ctx->p.kv_cache) {
         k = ps__kv_slot(ctx, j->layer, r, 0) + h * hd;
         v = ps__kv_slot(ctx, j->layer, r, 1) + h * hd;
         ld = (size_t)C;

@@ -37,7 +37,7 @@ struct ps_lm_ctx {
     float *att;                      /* (M, C) attention output */
     float *ff;                       /* (M, F) */
     float *scores;                   /* (n_threads, max_tokens) */
-    float *kv;                       /* (kv_layers, max_batch, 2, max_tokens, C) */
+    float *kv;                       /* (kv_layers, max_batch, 2, max_tokens, C); kv_layers 0 without a cache */
     int kv_layers;
     float *last;                     /* (max_batch, C) gathered rows */
     float *logits;                   /* (max_batch, V) */
