@@ -16,9 +16,12 @@
  *
  * Streaming: memory holds one record plus the duplicate fingerprint sets
  * (8 bytes per slot, at most 70% full: 11-23 bytes per distinct row per
- * set) and, for median/mode fills, that column's values.  Median and mode
- * need a second read of the input (not possible from stdin).  Outputs go
- * through ps_afile: on failure the previous files stay untouched.
+ * set) and, for median/mode fills, that column's values (8 bytes per value
+ * for a median, one entry per distinct value for a mode) and 16 bytes per
+ * cell to fill.  With median/mode fills the rows go through an unnamed
+ * temporary file first, and the values are spliced in while it is copied
+ * to the output.  Outputs go through ps_afile: on failure the previous
+ * files stay untouched.
  *
  * The CLI, `persona run` and tests fill the same params struct:
  *   struct ps_clean_params p = ps_clean_default_params();
@@ -63,8 +66,7 @@ struct ps_clean_params {
 struct ps_clean_params ps_clean_default_params(void);
 
 /* Checks params without touching any file: option syntax, names of
- * columns and events, fill values against the column types, median/mode
- * on stdin.  Returns PS_OK or PS_ERR_USAGE with a message in err. */
+ * columns and events, fill values against the column types.  Returns PS_OK or PS_ERR_USAGE with a message in err. */
 int ps_clean_check_params(const struct ps_clean_params *p, struct ps_err *err);
 
 struct ps_clean_count {

@@ -6,8 +6,13 @@
  * quarantine), fingerprint the canonical row for exact duplicates and the
  * key columns for key duplicates, fill missing values, and append the row
  * to a 1 MiB output buffer.  Nothing on this path allocates once the
- * buffers have grown to the largest record.  Median and mode fills run the
- * same loop twice: the first pass only collects the column's values.
+ * buffers have grown to the largest record.
+ *
+ * Median and mode fills are known only at the end.  Rows then go to an
+ * unnamed spool file with the missing cells empty, their byte positions
+ * are remembered (16 bytes per deferred cell), and the spool is copied
+ * into the output with the values spliced in: one read of the input plus
+ * one sequential copy of the output, instead of reading the input twice.
  */
 #include "persona/clean.h"
 
@@ -21,6 +26,7 @@
 
 #include "persona/afile.h"
 #include "persona/hash.h"
+#include "persona/log.h"
 #include "persona/progress.h"
 #include "persona/timeparse.h"
 
@@ -129,9 +135,8 @@ static void fpset_clear(struct fpset *s)
     s->n = 0;
 }
 
-static void fpset_grow(struct fpset *s)
+static void fpset_grow_to(struct fpset *s, size_t ncap)
 {
-    size_t ncap = s->cap ? s->cap * 2 : (size_t)1 << 16;
     uint64_t *ns = ps_xcalloc(ncap, sizeof *ns);
     for (size_t i = 0; i < s->cap; i++) {
         uint64_t h = s->slots[i];
@@ -145,6 +150,24 @@ static void fpset_grow(struct fpset *s)
     free(s->slots);
     s->slots = ns;
     s->cap = ncap;
+}
+
+static void fpset_grow(struct fpset *s)
+{
+    fpset_grow_to(s, s->cap ? s->cap * 2 : (size_t)1 << 16);
+}
+
+/* Sizes the set for about n rows up front: the rehashes of growing from
+ * small cost about as much as the inserts themselves. */
+static void fpset_reserve(struct fpset *s, uint64_t n)
+{
+    size_t cap = (size_t)1 << 16;
+    if (n > ((uint64_t)1 << 26))
+        n = (uint64_t)1 << 26; /* beyond that, grow as needed */
+    while ((uint64_t)cap * 7 < n * 10)
+        cap *= 2;
+    if (cap > s->cap)
+        fpset_grow_to(s, cap);
 }
 
 /* Returns 1 if h was new (and is now in the set), 0 if already present. */
@@ -203,6 +226,12 @@ struct reason {
     int64_t count;
 };
 
+/* A median/mode cell left empty in the spool, filled at the end. */
+struct hole {
+    uint64_t off; /* byte offset in the spool where the value goes */
+    uint32_t col; /* column index */
+};
+
 struct clean {
     const struct ps_clean_params *p;
     const struct ps_preset *preset;
@@ -230,8 +259,13 @@ struct clean {
     struct ps_buf row, keybuf, outbuf, qbuf, tmp;
     struct ps_afile out, quar;
     int out_open, quar_open, header_done;
-    int collect, write;
+    int write;
     int multi;
+    FILE *spool;           /* median/mode fills: rows before filling, or NULL */
+    uint64_t out_bytes;    /* bytes flushed to the output (or spool) so far */
+    struct hole *holes;
+    size_t n_holes, cap_holes;
+    size_t *field_off;     /* per column: offset of the field in c->row */
     const char *cur_path;
     struct ps_reader *r;
     int64_t rows_in, rows_out, exact_dups, key_dups, quarantined;
@@ -401,10 +435,12 @@ static void csv_field(struct ps_buf *b, const char *s, size_t n)
 
 static int flush_buf(struct clean *c, struct ps_buf *b, struct ps_afile *f, struct ps_err *err)
 {
-    if (b->len && fwrite(b->data, 1, b->len, f->fp) != b->len)
+    FILE *fp = b == &c->outbuf && c->spool ? c->spool : f->fp;
+    if (b->len && fwrite(b->data, 1, b->len, fp) != b->len)
         return ps_err_set(err, PS_ERR_IO, "cannot write \"%s\"", f->path);
+    if (b == &c->outbuf)
+        c->out_bytes += b->len;
     ps_buf_reset(b);
-    (void)c;
     return PS_OK;
 }
 
@@ -709,7 +745,6 @@ int ps_clean_check_params(const struct ps_clean_params *p, struct ps_err *err)
             return ps_err_set(err, PS_ERR_USAGE, "--dedup-key: no columns given");
     }
 
-    int two_pass = 0;
     for (int i = 0; i < p->n_missing; i++) {
         const char *m = p->missing[i], *eq = strchr(m, '='), *fill;
         int policy;
@@ -726,13 +761,8 @@ int ps_clean_check_params(const struct ps_clean_params *p, struct ps_err *err)
             return ps_err_set(err, PS_ERR_USAGE, "--missing: no column \"%s\" in the %s table", col,
                               ps_schema_name(schema));
         enum ps_coltype t = ci >= 0 ? defs[ci].type : PS_COL_TEXT;
-        if (policy == MISS_MEDIAN) {
-            two_pass = 1;
-            if (ci >= 0 && t != PS_COL_NUMBER)
-                return ps_err_set(err, PS_ERR_USAGE, "--missing %s: median needs a numeric column", col);
-        }
-        if (policy == MISS_MODE)
-            two_pass = 1;
+        if (policy == MISS_MEDIAN && ci >= 0 && t != PS_COL_NUMBER)
+            return ps_err_set(err, PS_ERR_USAGE, "--missing %s: median needs a numeric column", col);
         if (policy == MISS_FILL) {
             const char *why = NULL;
             char *nv = normalize_value(t, fill, tz, &why);
@@ -743,11 +773,6 @@ int ps_clean_check_params(const struct ps_clean_params *p, struct ps_err *err)
                 return ps_err_set(err, PS_ERR_USAGE, "--missing %s: empty fill value", col);
         }
     }
-    if (two_pass)
-        for (int i = 0; i < p->n_inputs; i++)
-            if (strcmp(p->inputs[i], "-") == 0)
-                return ps_err_set(err, PS_ERR_USAGE,
-                                  "median and mode fills read the input twice: they cannot read stdin");
     return PS_OK;
 }
 
@@ -812,6 +837,7 @@ static int finalize_cols(struct clean *c, struct ps_err *err)
         free(names);
         free(st);
     }
+    c->field_off = ps_xcalloc((size_t)c->n_cols, sizeof *c->field_off);
     c->idx_event = find_col(c, "event");
     c->idx_qty = c->schema == PS_SCHEMA_EVENTS ? find_col(c, "quantity") : -1;
     c->idx_order = c->schema == PS_SCHEMA_EVENTS ? find_col(c, "order_id") : -1;
@@ -937,7 +963,8 @@ static int resolve_columns(struct clean *c, struct ps_err *err)
         goto done;
     for (int i = 0; i < c->n_cols; i++) {
         struct col *col = &c->cols[i];
-        if (col->required && col->src < 0 && !col->constant && col->policy == MISS_DROP) {
+        if (col->required && col->src < 0 && !col->constant && col->policy != MISS_KEEP &&
+            col->policy != MISS_FILL) {
             list_columns(r, names, sizeof names);
             rc = ps_err_set(err, PS_ERR_BAD_INPUT,
                             "%s: no column for required \"%s\" (columns are: %s); "
@@ -960,6 +987,7 @@ static void format_row(struct clean *c)
     for (int i = 0; i < c->n_cols; i++) {
         if (i)
             ps_buf_putc(b, ',');
+        c->field_off[i] = b->len;
         csv_field(b, c->cols[i].v, c->cols[i].len);
     }
     ps_buf_putc(b, '\n');
@@ -1091,9 +1119,7 @@ static int check_col(struct clean *c, struct col *col, int is_refund, char *key,
     col->len = n;
     if (n == 0) {
         col->missing = 1;
-        int fill_known = col->policy == MISS_FILL || c->collect || col->fill;
-        if (col->policy == MISS_DROP ||
-            (col->required && (col->policy == MISS_MEDIAN || col->policy == MISS_MODE) && !fill_known)) {
+        if (col->policy == MISS_DROP) {
             col_label(col, label, sizeof label);
             snprintf(c->msg, sizeof c->msg, "%s: missing value", label);
             snprintf(key, keycap, "missing:%s", col->name);
@@ -1153,15 +1179,16 @@ static int process_record(struct clean *c, struct ps_err *err)
             return PS_OK;
         }
     }
-    int refill = 0;
+    int refill = 0, deferred = 0;
     for (int i = 0; i < c->n_cols; i++) {
         struct col *col = &c->cols[i];
-        if (c->collect) {
-            if (!col->missing)
+        int later = col->policy == MISS_MEDIAN || col->policy == MISS_MODE;
+        if (!col->missing) {
+            if (later)
                 collect_value(col);
-            continue;
-        }
-        if (col->missing && col->fill) {
+        } else if (later) {
+            deferred = 1;
+        } else if (col->fill) {
             col->v = col->fill;
             col->len = strlen(col->fill);
             col->n_filled++;
@@ -1173,6 +1200,18 @@ static int process_record(struct clean *c, struct ps_err *err)
         return PS_OK;
     if (refill)
         format_row(c);
+    if (deferred) {
+        uint64_t base = c->out_bytes + c->outbuf.len;
+        for (int i = 0; i < c->n_cols; i++) {
+            struct col *col = &c->cols[i];
+            if (col->missing && (col->policy == MISS_MEDIAN || col->policy == MISS_MODE)) {
+                c->holes = ps_xgrow(c->holes, &c->cap_holes, c->n_holes + 1, sizeof *c->holes);
+                c->holes[c->n_holes].off = base + c->field_off[i];
+                c->holes[c->n_holes].col = (uint32_t)i;
+                c->n_holes++;
+            }
+        }
+    }
     ps_buf_append(&c->outbuf, c->row.data, c->row.len);
     if (c->outbuf.len >= OUT_FLUSH_BYTES)
         return flush_buf(c, &c->outbuf, &c->out, err);
@@ -1236,7 +1275,14 @@ static int run_pass(struct clean *c, struct ps_err *err)
             goto next;
         if (c->write && !c->header_done)
             write_headers(c);
-        ps_progress_begin(&pg, "clean", p->progress && stat(c->cur_path, &st) == 0 ? (uint64_t)st.st_size : 0);
+        int have_size = stat(c->cur_path, &st) == 0 && S_ISREG(st.st_mode);
+        if (have_size) { /* ~48 bytes per row is typical of event logs */
+            uint64_t est = c->exact.n + (uint64_t)st.st_size / 48;
+            fpset_reserve(&c->exact, est);
+            if (c->n_key)
+                fpset_reserve(&c->keyset, est);
+        }
+        ps_progress_begin(&pg, "clean", p->progress && have_size ? (uint64_t)st.st_size : 0);
         if (!p->progress)
             pg.active = 0;
         for (;;) {
@@ -1268,10 +1314,39 @@ static int run_pass(struct clean *c, struct ps_err *err)
     return rc;
 }
 
-static int cmp_double(const void *a, const void *b)
+/* k-th smallest of v[0..n) in expected O(n) (Hoare's quickselect with a
+ * median-of-three pivot); reorders v. */
+static double select_kth(double *v, size_t n, size_t k)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    size_t lo = 0, hi = n - 1;
+    while (hi > lo) {
+        size_t mid = lo + (hi - lo) / 2;
+        double a = v[lo], b = v[mid], c = v[hi];
+        double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
 }
 
 /* Shortest of %.15g / %.17g that reads back as the same double. */
@@ -1289,9 +1364,16 @@ static void compute_fills(struct clean *c)
     for (int i = 0; i < c->n_cols; i++) {
         struct col *col = &c->cols[i];
         if (col->policy == MISS_MEDIAN && col->n_vals) {
-            qsort(col->vals, col->n_vals, sizeof *col->vals, cmp_double);
             size_t n = col->n_vals;
-            double med = n % 2 ? col->vals[n / 2] : (col->vals[n / 2 - 1] + col->vals[n / 2]) / 2;
+            double hi = select_kth(col->vals, n, n / 2), med = hi;
+            if (n % 2 == 0) { /* mean of the two middle values; the lower is the
+                               * largest of the left part after selection */
+                double lo = col->vals[0];
+                for (size_t m = 1; m < n / 2; m++)
+                    if (col->vals[m] > lo)
+                        lo = col->vals[m];
+                med = (lo + hi) / 2;
+            }
             col->fill = format_double(med);
         } else if (col->policy == MISS_MODE && col->mode_map) {
             /* most frequent; ties go to the smallest value (pandas mode()[0]),
@@ -1375,6 +1457,52 @@ static void fill_summary(struct clean *c, struct ps_clean_summary *s)
     }
 }
 
+/* Copies the spool into the output, writing each median/mode value at
+ * its hole.  Columns without any value to take one from stay empty. */
+static int splice_fills(struct clean *c, struct ps_err *err)
+{
+    char buf[1 << 16];
+    uint64_t pos = 0;
+    size_t h = 0;
+    struct ps_buf cell;
+
+    for (size_t i = 0; i < c->n_holes; i++) {
+        struct col *col = &c->cols[c->holes[i].col];
+        if (col->fill)
+            col->n_filled++;
+    }
+    for (int i = 0; i < c->n_cols; i++)
+        if ((c->cols[i].policy == MISS_MEDIAN || c->cols[i].policy == MISS_MODE) && !c->cols[i].fill)
+            ps_log(PS_LOG_WARN, "column \"%s\": no values to take a %s from; left empty",
+                   c->cols[i].name, c->cols[i].policy == MISS_MEDIAN ? "median" : "mode");
+    if (fflush(c->spool) || fseek(c->spool, 0, SEEK_SET))
+        return ps_err_set(err, PS_ERR_IO, "cannot read back the temporary file");
+    ps_buf_init(&cell);
+    for (;;) {
+        size_t n = fread(buf, 1, sizeof buf, c->spool), at = 0;
+        if (n == 0)
+            break;
+        while (h < c->n_holes && c->holes[h].off < pos + n) {
+            size_t cut = (size_t)(c->holes[h].off - pos);
+            fwrite(buf + at, 1, cut - at, c->out.fp);
+            at = cut;
+            const struct col *col = &c->cols[c->holes[h].col];
+            if (col->fill) {
+                ps_buf_reset(&cell);
+                csv_field(&cell, col->fill, strlen(col->fill));
+                fwrite(cell.data, 1, cell.len, c->out.fp);
+            }
+            h++;
+        }
+        fwrite(buf + at, 1, n - at, c->out.fp);
+        pos += n;
+    }
+    ps_buf_release(&cell);
+    if (ferror(c->spool) || ferror(c->out.fp))
+        return ps_err_set(err, PS_ERR_IO, "cannot write \"%s\"", c->out.path);
+    return PS_OK;
+}
+
 static void clean_release(struct clean *c)
 {
     for (int i = 0; i < c->n_cols; i++)
@@ -1401,6 +1529,10 @@ static void clean_release(struct clean *c)
     ps_buf_release(&c->outbuf);
     ps_buf_release(&c->qbuf);
     ps_buf_release(&c->tmp);
+    if (c->spool)
+        fclose(c->spool);
+    free(c->holes);
+    free(c->field_off);
     if (c->out_open)
         ps_afile_abort(&c->out);
     if (c->quar_open)
@@ -1459,25 +1591,21 @@ int ps_clean_run(const struct ps_clean_params *p, struct ps_clean_summary *sum, 
             split_names(dk, &c.key_storage, &c.key_names, &c.n_key);
     }
 
-    int two_pass = 0;
+    int later = 0;
     for (int i = 0; i < p->n_missing; i++) {
         const char *eq = strchr(p->missing[i], '='), *fill;
         int policy;
         if (eq && parse_policy(eq + 1, &policy, &fill) == 0 &&
             (policy == MISS_MEDIAN || policy == MISS_MODE))
-            two_pass = 1;
+            later = 1;
     }
-    if (two_pass) {
-        c.collect = 1;
-        if ((rc = run_pass(&c, err)))
-            goto done;
-        compute_fills(&c);
-        c.collect = 0;
-    }
-
     if ((rc = ps_afile_open(&c.out, p->out_path, err)))
         goto done;
     c.out_open = 1;
+    if (later && !(c.spool = tmpfile())) {
+        rc = ps_err_set(err, PS_ERR_IO, "cannot create a temporary file for median/mode fills");
+        goto done;
+    }
     if (p->quarantine_path && !p->strict) {
         if ((rc = ps_afile_open(&c.quar, p->quarantine_path, err)))
             goto done;
@@ -1492,6 +1620,11 @@ int ps_clean_run(const struct ps_clean_params *p, struct ps_clean_summary *sum, 
         goto done;
     if (c.quar_open && (rc = flush_buf(&c, &c.qbuf, &c.quar, err)))
         goto done;
+    if (c.spool) {
+        compute_fills(&c);
+        if ((rc = splice_fills(&c, err)))
+            goto done;
+    }
     PS_ASSERT(c.rows_in == c.rows_out + c.exact_dups + c.key_dups + c.quarantined);
     fill_summary(&c, sum);
     sum->seconds = ps_now() - t0;
