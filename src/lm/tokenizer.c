@@ -685,11 +685,11 @@ static void cfg_add_extra(struct cfg *c, const char *s, int32_t id)
     c->n_extra++;
 }
 
-static int load_json(const char *path, const char *buf, size_t len, json_t **out,
+static int load_json(const char *path, const char *buf, size_t len, size_t flags, json_t **out,
                      struct ps_err *err)
 {
     json_error_t je;
-    *out = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+    *out = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | flags, &je);
     if (!*out)
         return ps_err_set(err, PS_ERR_BAD_INPUT, "%s:%d:%d: %s", path, je.line, je.column, je.text);
     return PS_OK;
@@ -743,7 +743,7 @@ static int read_cfg(const char *dir, const char *file, struct cfg *c, struct ps_
     int rc = PS_OK;
     if (!file_exists(path))
         goto done;
-    if ((rc = read_file(path, &buf, &len, err)) || (rc = load_json(path, buf, len, &root, err)))
+    if ((rc = read_file(path, &buf, &len, err)) || (rc = load_json(path, buf, len, JSON_DECODE_INT_AS_REAL, &root, err)))
         goto done;
     if (!json_is_object(root)) {
         rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s: expected a JSON object", path);
@@ -1185,7 +1185,7 @@ static int load_tokenizer_json(struct ps_tokenizer **out, const char *path, cons
     struct tj j = {path, NULL, 0, {0}};
     ps_buf_init(&j.q);
     int rc;
-    if ((rc = read_file(path, &buf, &len, err)) || (rc = load_json(path, buf, len, &root, err)))
+    if ((rc = read_file(path, &buf, &len, err)) || (rc = load_json(path, buf, len, 0, &root, err)))
         goto done;
     j.buf = buf;
     j.len = len;
