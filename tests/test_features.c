@@ -591,3 +591,49 @@ TEST(features_writes_csv_and_npy_sidecars)
     free(js);
     ps_features_free(f);
 }
+
+TEST(features_many_categories_and_long_spans)
+{
+    /* 40 categories (past the small-array limit), category k seen k + 1
+     * times in a scrambled order, then c37 twice more to tie c39 at 40:
+     * the tie goes to "c37".  Active days over more than a year, in random
+     * order and repeated, spill out of the per-user day window. */
+    struct ps_features_params p = ps_features_default_params();
+    struct ps_features *f = ps_features_new(&p);
+    struct ps_err err = {0};
+    char cat[8];
+    int n = 0;
+    for (int round = 0; round < 40; round++)
+        for (int k = 0; k < 40; k++) {
+            int kk = (k * 17 + round) % 40; /* scramble the order */
+            if (round > kk)
+                continue;
+            snprintf(cat, sizeof cat, "c%02d", kk);
+            struct ps_features_event e = ev("heavy", B + n % 50, PS_FEATURES_VIEW, NULL, cat,
+                                            NAN, NAN, NAN, NULL);
+            CHECK_INT(ps_features_add(f, &e, &err), PS_OK);
+            n++;
+        }
+    CHECK_INT(n, 820);
+    for (int i = 0; i < 2; i++) {
+        struct ps_features_event e = ev("heavy", B, PS_FEATURES_VIEW, NULL, "c37", NAN, NAN, NAN,
+                                        NULL);
+        CHECK_INT(ps_features_add(f, &e, &err), PS_OK);
+    }
+    static const int days[] = {200, 0, 400, 200, -300, 100, 0, 300, 263, 264, 136, 135};
+    for (size_t i = 0; i < sizeof days / sizeof days[0]; i++) {
+        struct ps_features_event e = ev("span", B + days[i] * D + 5, PS_FEATURES_CLICK, NULL,
+                                        NULL, NAN, NAN, NAN, NULL);
+        CHECK_INT(ps_features_add(f, &e, &err), PS_OK);
+    }
+    CHECK_INT(ps_features_finish(f, &err), PS_OK);
+    CHECK_STR(top(f, "heavy", 1), "c37");
+    CHECK_STR(top(f, "heavy", 2), "c39");
+    CHECK_STR(top(f, "heavy", 3), "c38");
+    CHECK_V(f, "heavy", "share_1", 40.0 / 822);
+    CHECK_V(f, "heavy", "share_3", 39.0 / 822);
+    CHECK_V(f, "heavy", "active_days", 1);
+    CHECK_V(f, "span", "active_days", 10); /* 12 events, days 200 and 0 twice */
+    CHECK_V(f, "span", "tenure_days", 700.0);
+    ps_features_free(f);
+}

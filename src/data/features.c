@@ -274,7 +274,108 @@ static inline uint64_t pack(uint32_t a, uint32_t b)
     return (uint64_t)a << 32 | b;
 }
 
+/* ---- an interning index with inline key prefixes ------------------------ */
+
+/* ps_strmap keeps the keys (id -> key for the output); this index in
+ * front of it finds the id of a key with one cache miss for keys up to 16
+ * bytes (the prefix is compared in the slot), where the strmap's lookup
+ * touches its slot, length, offset and arena.  It pays on the per-event
+ * user and item lookups of large logs in random user order. */
+#define PREFIX 16
+
+struct islot {
+    uint64_t hash;
+    uint32_t id_plus1;     /* 0 = empty */
+    uint32_t len;
+    uint64_t prefix[2];    /* the key's first PREFIX bytes, zero-padded */
+};
+
+struct imap {
+    struct ps_strmap *keys;
+    struct islot *slots;
+    size_t mask;
+    size_t n;
+};
+
+static void imap_init(struct imap *m)
+{
+    m->keys = ps_strmap_new();
+    m->mask = 255;
+    m->n = 0;
+    m->slots = ps_xcalloc(m->mask + 1, sizeof *m->slots);
+}
+
+static void imap_release(struct imap *m)
+{
+    ps_strmap_free(m->keys);
+    free(m->slots);
+}
+
+static void imap_grow(struct imap *m)
+{
+    size_t n_slots = (m->mask + 1) * 2, mask = n_slots - 1;
+    struct islot *s = ps_xcalloc(n_slots, sizeof *s);
+    for (size_t i = 0; i <= m->mask; i++) {
+        if (!m->slots[i].id_plus1)
+            continue;
+        size_t j = m->slots[i].hash & mask;
+        while (s[j].id_plus1)
+            j = (j + 1) & mask;
+        s[j] = m->slots[i];
+    }
+    free(m->slots);
+    m->slots = s;
+    m->mask = mask;
+}
+
+static uint32_t imap_intern(struct imap *m, const char *key, size_t len, int *inserted)
+{
+    uint64_t h = ps_hash64(key, len, 0x9E3779B97F4A7C15ULL);
+    size_t j = h & m->mask, pre = len < PREFIX ? len : PREFIX;
+    uint64_t p[2] = {0, 0};
+    memcpy(p, key, pre);
+    for (;;) {
+        struct islot *s = &m->slots[j];
+        if (!s->id_plus1)
+            break;
+        if (s->hash == h && s->len == len && s->prefix[0] == p[0] && s->prefix[1] == p[1] &&
+            (len <= PREFIX ||
+             memcmp(ps_strmap_key(m->keys, s->id_plus1 - 1, NULL) + PREFIX, key + PREFIX,
+                    len - PREFIX) == 0)) {
+            *inserted = 0;
+            return s->id_plus1 - 1;
+        }
+        j = (j + 1) & m->mask;
+    }
+    PS_ASSERT(len < UINT32_MAX);
+    uint32_t id = ps_strmap_intern(m->keys, key, len, NULL);
+    struct islot *s = &m->slots[j];
+    s->hash = h;
+    s->id_plus1 = id + 1;
+    s->len = (uint32_t)len;
+    s->prefix[0] = p[0];
+    s->prefix[1] = p[1];
+    *inserted = 1;
+    if (++m->n * 2 > m->mask + 1)
+        imap_grow(m);
+    return id;
+}
+
 /* ---- state ------------------------------------------------------------- */
+
+/* A user's categories: a dense array scanned linearly while small, an
+ * open-addressing table (cat = NONE marks empty) once it outgrows
+ * UCAT_LINEAR entries, so heavy users with hundreds of categories stay
+ * O(1) per event. */
+#define UCAT_LINEAR 16
+struct ucat {
+    uint32_t cat;    /* category id, NONE = empty slot */
+    uint32_t count;  /* the user's events in this category */
+};
+
+/* Active days: a 128-day bitmap around the user's first event, the rare
+ * days outside it in the global (user, day) set. */
+#define DAY_WINDOW 128
 
 /* Per-user accumulators.  Timestamps in Unix seconds, sums in doubles. */
 struct fuser {
@@ -289,20 +390,13 @@ struct fuser {
     uint32_t n_orders;          /* distinct order ids + purchases without one */
     uint32_t daypart[4];        /* events in night, morning, afternoon, evening */
     uint32_t n_weekend;         /* events on Saturday or Sunday */
-    uint32_t active_days;       /* distinct local calendar days */
-    int32_t last_day;           /* day of the previous event (set probe cache) */
-    uint32_t cat_head;          /* first (user, category) pair, NONE = none */
-    uint32_t last_cat;          /* cache: category of the previous event ... */
-    uint32_t last_pair;         /* ... and its pair */
-};
-
-/* One (user, category) pair; a user's pairs form a linked list. */
-struct fpair {
-    uint32_t cat;          /* category id */
-    uint32_t count;        /* events of this user in this category */
-    uint32_t n_priced;     /* purchases with a price > 0 */
-    uint32_t next;         /* next pair of the same user, NONE = end */
-    double price_sum;      /* sum of those purchases' unit prices */
+    uint32_t n_days_out;        /* distinct active days outside the window */
+    int32_t day_base;           /* first day of the bitmap window */
+    uint64_t day_bits[DAY_WINDOW / 64]; /* active days in the window */
+    struct ucat *cats;          /* owned; see struct ucat */
+    uint32_t n_cats, cap_cats;  /* distinct categories, allocated entries */
+    uint32_t last_cat;          /* cache: category of the previous event */
+    uint32_t last_slot;         /* ... and its index in cats */
 };
 
 /* One (user, item) pair that was carted or purchased. */
@@ -310,6 +404,12 @@ enum { UI_CARTED = 1, UI_PURCHASED = 2, UI_REPEAT = 4 };
 struct fuitem {
     uint64_t first_order;  /* order key of the first purchase */
     uint32_t flags;        /* UI_* */
+};
+
+/* Sums over one user's priced purchases in one category (price_level). */
+struct fpriced {
+    double sum;            /* sum of unit prices > 0 */
+    uint32_t n;            /* purchases */
 };
 
 /* One (category, item) price series for the category medians. */
@@ -321,14 +421,12 @@ struct fprice {
 
 struct ps_features {
     struct ps_features_params params;
-    struct ps_strmap *users, *cats, *items, *orders;
+    struct imap users, items, cats, orders;
     struct fuser *u;        size_t u_cap;
-    struct fpair *pairs;    size_t n_pairs, pairs_cap;
     struct fuitem *ui;      size_t n_ui, ui_cap;
+    struct fpriced *priced; size_t n_priced, priced_cap;
     struct fprice *prices;  size_t n_prices, prices_cap;
-    struct u64map pair_map, day_set, ui_map, order_set, price_map;
-    uint32_t last_user;     /* cache for runs of one user's events */
-    uint32_t last_cat_id;   /* cache for runs of one category */
+    struct u64map day_set, ui_map, order_set, priced_map, price_map;
     long n_rows, n_after;
     int64_t max_ts;
     int have_ts;
@@ -368,17 +466,15 @@ struct ps_features *ps_features_new(const struct ps_features_params *params)
 {
     struct ps_features *f = ps_xcalloc(1, sizeof *f);
     f->params = *params;
-    f->users = ps_strmap_new();
-    f->cats = ps_strmap_new();
-    f->items = ps_strmap_new();
-    f->orders = ps_strmap_new();
-    u64map_init(&f->pair_map, 1);
+    imap_init(&f->users);
+    imap_init(&f->items);
+    imap_init(&f->cats);
+    imap_init(&f->orders);
     u64map_init(&f->day_set, 0);
     u64map_init(&f->ui_map, 1);
     u64map_init(&f->order_set, 0);
+    u64map_init(&f->priced_map, 1);
     u64map_init(&f->price_map, 1);
-    f->last_user = NONE;
-    f->last_cat_id = NONE;
     return f;
 }
 
@@ -386,18 +482,21 @@ void ps_features_free(struct ps_features *f)
 {
     if (!f)
         return;
-    ps_strmap_free(f->users);
-    ps_strmap_free(f->cats);
-    ps_strmap_free(f->items);
-    ps_strmap_free(f->orders);
+    uint32_t n_users = ps_strmap_count(f->users.keys);
+    for (uint32_t i = 0; i < n_users; i++)
+        free(f->u[i].cats);
+    imap_release(&f->users);
+    imap_release(&f->items);
+    imap_release(&f->cats);
+    imap_release(&f->orders);
     free(f->u);
-    free(f->pairs);
     free(f->ui);
+    free(f->priced);
     free(f->prices);
-    u64map_release(&f->pair_map);
     u64map_release(&f->day_set);
     u64map_release(&f->ui_map);
     u64map_release(&f->order_set);
+    u64map_release(&f->priced_map);
     u64map_release(&f->price_map);
     free(f->order);
     free(f->values);
@@ -414,60 +513,86 @@ static inline int64_t floor_div(int64_t a, int64_t b)
 
 static uint32_t user_id_of(struct ps_features *f, const char *key, size_t len)
 {
-    if (f->last_user != NONE) {
-        size_t l;
-        const char *k = ps_strmap_key(f->users, f->last_user, &l);
-        if (l == len && memcmp(k, key, len) == 0)
-            return f->last_user;
-    }
     int inserted;
-    uint32_t id = ps_strmap_intern(f->users, key, len, &inserted);
+    uint32_t id = imap_intern(&f->users, key, len, &inserted);
     if (inserted) {
         f->u = ps_xgrow(f->u, &f->u_cap, (size_t)id + 1, sizeof *f->u);
         struct fuser *u = &f->u[id];
         memset(u, 0, sizeof *u);
         u->first_ts = INT64_MAX;
         u->last_purchase_ts = INT64_MIN;
-        u->last_day = INT32_MIN;
-        u->cat_head = NONE;
+        u->day_base = INT32_MIN;
         u->last_cat = NONE;
-        u->last_pair = NONE;
     }
-    f->last_user = id;
     return id;
 }
 
-static uint32_t cat_id_of(struct ps_features *f, const char *key, size_t len)
+
+static inline uint32_t mix32(uint32_t x)
 {
-    if (f->last_cat_id != NONE) {
-        size_t l;
-        const char *k = ps_strmap_key(f->cats, f->last_cat_id, &l);
-        if (l == len && memcmp(k, key, len) == 0)
-            return f->last_cat_id;
-    }
-    f->last_cat_id = ps_strmap_intern(f->cats, key, len, NULL);
-    return f->last_cat_id;
+    x ^= x >> 16;
+    x *= 0x7FEB352DU;
+    x ^= x >> 15;
+    x *= 0x846CA68BU;
+    x ^= x >> 16;
+    return x;
 }
 
-static uint32_t pair_of(struct ps_features *f, uint32_t user, struct fuser *u, uint32_t cat)
+static void ucat_rehash(struct fuser *u, uint32_t cap)
+{
+    struct ucat *old = u->cats;
+    uint32_t old_cap = u->cap_cats;
+    u->cats = ps_xmalloc(cap * sizeof *u->cats);
+    for (uint32_t i = 0; i < cap; i++)
+        u->cats[i].cat = NONE;
+    u->cap_cats = cap;
+    for (uint32_t i = 0; i < (old_cap > UCAT_LINEAR ? old_cap : u->n_cats); i++) {
+        if (old[i].cat == NONE)
+            continue;
+        uint32_t j = mix32(old[i].cat) & (cap - 1);
+        while (u->cats[j].cat != NONE)
+            j = (j + 1) & (cap - 1);
+        u->cats[j] = old[i];
+    }
+    free(old);
+}
+
+/* The user's counter for category cat, created at 0 if new. */
+static struct ucat *ucat_of(struct fuser *u, uint32_t cat)
 {
     if (u->last_cat == cat)
-        return u->last_pair;
-    int inserted;
-    size_t slot = u64map_put(&f->pair_map, pack(user, cat), &inserted);
-    uint32_t p;
-    if (inserted) {
-        p = (uint32_t)f->n_pairs++;
-        f->pairs = ps_xgrow(f->pairs, &f->pairs_cap, f->n_pairs, sizeof *f->pairs);
-        f->pairs[p] = (struct fpair){cat, 0, 0, u->cat_head, 0.0};
-        u->cat_head = p;
-        f->pair_map.vals[slot] = p;
+        return &u->cats[u->last_slot];
+    uint32_t j;
+    if (u->cap_cats <= UCAT_LINEAR) {
+        for (j = 0; j < u->n_cats; j++)
+            if (u->cats[j].cat == cat)
+                goto found;
+        if (u->n_cats == UCAT_LINEAR) {
+            ucat_rehash(u, 4 * UCAT_LINEAR);
+            return ucat_of(u, cat);
+        }
+        if (u->n_cats == u->cap_cats) {
+            u->cap_cats = u->cap_cats ? 2 * u->cap_cats : 4;
+            u->cats = ps_xrealloc(u->cats, u->cap_cats * sizeof *u->cats);
+        }
+        j = u->n_cats++;
+        u->cats[j] = (struct ucat){cat, 0};
     } else {
-        p = f->pair_map.vals[slot];
+        uint32_t mask = u->cap_cats - 1;
+        for (j = mix32(cat) & mask; u->cats[j].cat != NONE; j = (j + 1) & mask)
+            if (u->cats[j].cat == cat)
+                goto found;
+        if ((u->n_cats + 1) * 2 > u->cap_cats) {
+            ucat_rehash(u, 2 * u->cap_cats);
+            return ucat_of(u, cat);
+        }
+        u->cats[j] = (struct ucat){cat, 0};
+        u->n_cats++;
     }
+found:
     u->last_cat = cat;
-    u->last_pair = p;
-    return p;
+    u->last_slot = j;
+    return &u->cats[j];
 }
 
 static struct fuitem *uitem_of(struct ps_features *f, uint32_t user, uint32_t item)
@@ -482,6 +607,20 @@ static struct fuitem *uitem_of(struct ps_features *f, uint32_t user, uint32_t it
         f->ui_map.vals[slot] = i;
     }
     return &f->ui[f->ui_map.vals[slot]];
+}
+
+static void add_active_day(struct ps_features *f, uint32_t uid, struct fuser *u, int64_t day)
+{
+    if (u->day_base == INT32_MIN)
+        u->day_base = (int32_t)day - DAY_WINDOW / 2;
+    int64_t off = day - u->day_base;
+    if (off >= 0 && off < DAY_WINDOW) {
+        u->day_bits[off / 64] |= 1ULL << (off % 64);
+    } else {
+        int inserted;
+        u64map_put(&f->day_set, pack(uid, (uint32_t)(int32_t)day), &inserted);
+        u->n_days_out += (uint32_t)inserted;
+    }
 }
 
 int ps_features_add(struct ps_features *f, const struct ps_features_event *ev,
@@ -522,30 +661,27 @@ int ps_features_add(struct ps_features *f, const struct ps_features_event *ev,
         wd += 7;
     if (wd == 0 || wd == 6)
         u->n_weekend++;
-    if ((int32_t)day != u->last_day) {
-        int inserted;
-        u64map_put(&f->day_set, pack(uid, (uint32_t)(int32_t)day), &inserted);
-        u->active_days += (uint32_t)inserted;
-        u->last_day = (int32_t)day;
-    }
+    add_active_day(f, uid, u, day);
 
     if (ev->dwell_s == ev->dwell_s) {
         u->dwell_sum += ev->dwell_s;
         u->n_dwell++;
     }
 
-    uint32_t cat = NONE, pair = NONE, item = NONE;
+    uint32_t cat = NONE, item = NONE;
     int has_price = ev->price == ev->price;
     if (ev->category && ev->category_len > 0) {
-        cat = cat_id_of(f, ev->category, ev->category_len);
-        pair = pair_of(f, uid, u, cat);
-        f->pairs[pair].count++;
+        int inserted;
+        cat = imap_intern(&f->cats, ev->category, ev->category_len, &inserted);
+        ucat_of(u, cat)->count++;
         u->n_cat_events++;
     }
     int priced_obs = cat != NONE && has_price && ev->price > 0;
     if (ev->item_id && ev->item_len > 0 &&
-        (priced_obs || type == PS_FEATURES_CART || type == PS_FEATURES_PURCHASE))
-        item = ps_strmap_intern(f->items, ev->item_id, ev->item_len, NULL);
+        (priced_obs || type == PS_FEATURES_CART || type == PS_FEATURES_PURCHASE)) {
+        int inserted;
+        item = imap_intern(&f->items, ev->item_id, ev->item_len, &inserted);
+    }
     if (priced_obs && item != NONE) {
         int inserted;
         size_t slot = u64map_put(&f->price_map, pack(cat, item), &inserted);
@@ -568,8 +704,8 @@ int ps_features_add(struct ps_features *f, const struct ps_features_event *ev,
             u->spend += ev->price * qty;
         uint64_t order_key;
         if (ev->order_id && ev->order_len > 0) {
-            uint32_t o = ps_strmap_intern(f->orders, ev->order_id, ev->order_len, NULL);
             int inserted;
+            uint32_t o = imap_intern(&f->orders, ev->order_id, ev->order_len, &inserted);
             u64map_put(&f->order_set, pack(uid, o), &inserted);
             u->n_orders += (uint32_t)inserted;
             order_key = o;
@@ -578,9 +714,18 @@ int ps_features_add(struct ps_features *f, const struct ps_features_event *ev,
             u->n_orders++;
             order_key = (1ULL << 63) | (uint64_t)f->n_rows;
         }
-        if (pair != NONE && has_price && ev->price > 0) {
-            f->pairs[pair].n_priced++;
-            f->pairs[pair].price_sum += ev->price;
+        if (cat != NONE && has_price && ev->price > 0) {
+            int inserted;
+            size_t slot = u64map_put(&f->priced_map, pack(uid, cat), &inserted);
+            if (inserted) {
+                uint32_t i = (uint32_t)f->n_priced++;
+                f->priced = ps_xgrow(f->priced, &f->priced_cap, f->n_priced, sizeof *f->priced);
+                f->priced[i] = (struct fpriced){0.0, 0};
+                f->priced_map.vals[slot] = i;
+            }
+            struct fpriced *pp = &f->priced[f->priced_map.vals[slot]];
+            pp->sum += ev->price;
+            pp->n++;
         }
         if (item != NONE) {
             struct fuitem *ui = uitem_of(f, uid, item);
@@ -719,7 +864,7 @@ static int cmp_double(const void *a, const void *b)
  * once at its mean observed price (the pandas median of item means). */
 static void compute_medians(struct ps_features *f)
 {
-    uint32_t n_cats = ps_strmap_count(f->cats);
+    uint32_t n_cats = ps_strmap_count(f->cats.keys);
     size_t *start = ps_xcalloc((size_t)n_cats + 1, sizeof *start);
     double *means = ps_xmalloc((f->n_prices ? f->n_prices : 1) * sizeof *means);
     f->median = ps_xmalloc((n_cats ? n_cats : 1) * sizeof *f->median);
@@ -763,20 +908,22 @@ static int cmp_user_key(const void *a, const void *b)
 }
 
 /* 1 if category a ranks before b: more events, then byte order of name. */
-static int cat_before(const struct ps_features *f, const struct fpair *a, const struct fpair *b)
+static int cat_before(const struct ps_features *f, const struct ucat *a, const struct ucat *b)
 {
     if (a->count != b->count)
         return a->count > b->count;
     size_t la, lb;
-    const char *ka = ps_strmap_key(f->cats, a->cat, &la);
-    const char *kb = ps_strmap_key(f->cats, b->cat, &lb);
+    const char *ka = ps_strmap_key(f->cats.keys, a->cat, &la);
+    const char *kb = ps_strmap_key(f->cats.keys, b->cat, &lb);
     int c = memcmp(ka, kb, la < lb ? la : lb);
     return c ? c < 0 : la < lb;
 }
 
-/* Per-user cart and repeat counters from the (user, item) pairs. */
+/* Per-user counters gathered from the pair tables at the end. */
 struct ui_counts {
-    uint32_t carted, abandoned, purchased, repeated;
+    uint32_t carted, abandoned, purchased, repeated; /* (user, item) pairs */
+    uint32_t pl_den;   /* priced purchases in categories with a median */
+    double pl_num;     /* sum of their price / median */
 };
 
 int ps_features_finish(struct ps_features *f, struct ps_err *err)
@@ -787,7 +934,7 @@ int ps_features_finish(struct ps_features *f, struct ps_err *err)
     f->as_of = f->params.has_as_of ? f->params.as_of : (f->have_ts ? f->max_ts : 0);
     compute_medians(f);
 
-    uint32_t n_users = ps_strmap_count(f->users);
+    uint32_t n_users = ps_strmap_count(f->users.keys);
     struct ui_counts *uc = ps_xcalloc(n_users ? n_users : 1, sizeof *uc);
     for (size_t s = 0; s <= f->ui_map.mask; s++) {
         uint64_t key = f->ui_map.keys[s];
@@ -804,10 +951,19 @@ int ps_features_finish(struct ps_features *f, struct ps_err *err)
             c->repeated += !!(fl & UI_REPEAT);
         }
     }
+    for (size_t s = 0; s <= f->priced_map.mask; s++) {
+        uint64_t key = f->priced_map.keys[s];
+        double med = key == EMPTY_KEY ? NAN : f->median[(uint32_t)key];
+        if (med != med)
+            continue;
+        const struct fpriced *pp = &f->priced[f->priced_map.vals[s]];
+        uc[key >> 32].pl_num += pp->sum / med;
+        uc[key >> 32].pl_den += pp->n;
+    }
 
     struct user_key *keys = ps_xmalloc((n_users ? n_users : 1) * sizeof *keys);
     for (uint32_t i = 0; i < n_users; i++) {
-        keys[i].key = ps_strmap_key(f->users, i, &keys[i].len);
+        keys[i].key = ps_strmap_key(f->users.keys, i, &keys[i].len);
         keys[i].id = i;
     }
     qsort(keys, n_users, sizeof *keys, cmp_user_key);
@@ -839,7 +995,9 @@ int ps_features_finish(struct ps_features *f, struct ps_err *err)
             v[C_RECENCY] = (double)(f->as_of - u->last_purchase_ts) / DAY_S;
         v[C_FREQ] = v[C_ORDER];
         v[C_MONETARY] = v[C_SPEND];
-        v[C_ACTIVE_DAYS] = u->active_days;
+        v[C_ACTIVE_DAYS] = u->n_days_out;
+        for (int k = 0; k < DAY_WINDOW / 64; k++)
+            v[C_ACTIVE_DAYS] += __builtin_popcountll(u->day_bits[k]);
         v[C_TENURE] = (double)(f->as_of - u->first_ts) / DAY_S;
         if (u->n_ev[PS_FEATURES_VIEW])
             v[C_CONVERSION] = (double)u->n_ev[PS_FEATURES_PURCHASE] / u->n_ev[PS_FEATURES_VIEW];
@@ -848,17 +1006,13 @@ int ps_features_finish(struct ps_features *f, struct ps_err *err)
         if (c->purchased)
             v[C_REPEAT] = (double)c->repeated / c->purchased;
 
-        /* Top three categories by a partial insertion sort over the pairs;
-         * price level over the priced purchases in categories with a median. */
-        const struct fpair *best[3] = {NULL, NULL, NULL};
-        double pl_num = 0;
-        uint32_t pl_den = 0;
-        for (uint32_t p = u->cat_head; p != NONE; p = f->pairs[p].next) {
-            const struct fpair *pp = &f->pairs[p];
-            if (pp->n_priced && f->median[pp->cat] == f->median[pp->cat]) {
-                pl_num += pp->price_sum / f->median[pp->cat];
-                pl_den += pp->n_priced;
-            }
+        /* Top three categories by a partial insertion sort. */
+        const struct ucat *best[3] = {NULL, NULL, NULL};
+        uint32_t n_slots = u->cap_cats > UCAT_LINEAR ? u->cap_cats : u->n_cats;
+        for (uint32_t i = 0; i < n_slots; i++) {
+            const struct ucat *pp = &u->cats[i];
+            if (pp->cat == NONE)
+                continue;
             int k = 3;
             while (k > 0 && (!best[k - 1] || cat_before(f, pp, best[k - 1])))
                 k--;
@@ -874,8 +1028,8 @@ int ps_features_finish(struct ps_features *f, struct ps_err *err)
             if (best[k])
                 v[top_col[k]] = (double)best[k]->count / u->n_cat_events;
         }
-        if (pl_den)
-            v[C_PRICE_LEVEL] = pl_num / pl_den;
+        if (c->pl_den)
+            v[C_PRICE_LEVEL] = c->pl_num / c->pl_den;
         for (int k = 0; k < 4; k++)
             v[C_NIGHT + k] = (double)u->daypart[k] / u->n_events;
         v[C_WEEKEND] = (double)u->n_weekend / u->n_events;
@@ -887,7 +1041,10 @@ int ps_features_finish(struct ps_features *f, struct ps_err *err)
 
 /* ---- accessors ---------------------------------------------------------- */
 
-long ps_features_n_users(const struct ps_features *f) { return (long)ps_strmap_count(f->users); }
+long ps_features_n_users(const struct ps_features *f)
+{
+    return (long)ps_strmap_count(f->users.keys);
+}
 int64_t ps_features_as_of(const struct ps_features *f) { return f->as_of; }
 long ps_features_n_rows(const struct ps_features *f) { return f->n_rows; }
 long ps_features_n_after_as_of(const struct ps_features *f) { return f->n_after; }
@@ -895,7 +1052,7 @@ long ps_features_n_after_as_of(const struct ps_features *f) { return f->n_after;
 const char *ps_features_user_id(const struct ps_features *f, long row, size_t *len)
 {
     PS_ASSERT(f->finished && row >= 0 && row < ps_features_n_users(f));
-    return ps_strmap_key(f->users, f->order[row], len);
+    return ps_strmap_key(f->users.keys, f->order[row], len);
 }
 
 double ps_features_value(const struct ps_features *f, long row, int col)
@@ -913,14 +1070,14 @@ const char *ps_features_top_category(const struct ps_features *f, long row, int 
             *len = 0;
         return NULL;
     }
-    return ps_strmap_key(f->cats, c, len);
+    return ps_strmap_key(f->cats.keys, c, len);
 }
 
 double ps_features_category_median(const struct ps_features *f, const char *category,
                                    size_t len)
 {
     PS_ASSERT(f->finished);
-    int64_t c = ps_strmap_find(f->cats, category, len);
+    int64_t c = ps_strmap_find(f->cats.keys, category, len);
     return c < 0 ? NAN : f->median[c];
 }
 
