@@ -28,7 +28,8 @@
     "  --format csv|jsonl   input format (default: preset, extension, content)\n"    \
     "  --delimiter C        ',', ';' or 'tab' (default: sniffed)\n"                   \
     "  --columns a,b,c      input column names for a headerless file\n"               \
-    "  --header             the first line is a header even with --columns\n"         \
+    "  --header             with --columns: skip the file's header line (the\n"      \
+    "                       declared names replace it)\n"                            \
     "  --map col=src,...    take canonical column col from input column src\n"        \
     "                       (default: same name, case-insensitive, or a known alias)\n" \
     "  --set col=value,...  give a column a fixed value (e.g. kind=review)\n"         \

@@ -279,6 +279,14 @@ TEST(clean_missing_policies)
     CHECK_CONTAINS(r.quar, "\n7,\"column \"\"event\"\": missing value\",\"e,5,,40,4,c2,\"\n");
     run_release(&r);
 
+    /* numbers a double cannot hold are not numbers */
+    static const char d3[] = "user_id,ts,event,price\na,1,view,1e400\nb,1,view,1.5E+2\n";
+    run_init(&r, PS_SCHEMA_EVENTS, test_write_file("clean_big.csv", d3, sizeof d3 - 1));
+    CHECK_INT(run_go(&r), PS_OK);
+    CHECK_INT(reason(&r.s, "bad_number:price"), 1);
+    CHECK_CONTAINS(r.out, "\nb,1,view,,,1.5E+2,,,,\n");
+    run_release(&r);
+
     /* odd count median, non-integral */
     static const char d2[] = "user_id,ts,event,price\na,1,view,2.55\nb,1,view,\nc,1,view,3.39\nd,1,view,0.1\n";
     run_init(&r, PS_SCHEMA_EVENTS, test_write_file("clean_median.csv", d2, sizeof d2 - 1));

@@ -316,7 +316,7 @@ static int find_col(const struct clean *c, const char *name)
 static int number_ok(const char *s, size_t n, int *neg)
 {
     size_t i = 0;
-    int sign = 0, nz = 0, digits = 0;
+    int sign = 0, nz = 0, digits = 0, has_exp = 0;
     if (i < n && (s[i] == '+' || s[i] == '-'))
         sign = s[i++] == '-';
     while (i < n && s[i] >= '0' && s[i] <= '9') {
@@ -333,6 +333,7 @@ static int number_ok(const char *s, size_t n, int *neg)
     if (!digits)
         return 0;
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        has_exp = 1;
         i++;
         if (i < n && (s[i] == '+' || s[i] == '-'))
             i++;
@@ -344,8 +345,15 @@ static int number_ok(const char *s, size_t n, int *neg)
     }
     if (i != n)
         return 0;
-    if (n > 1 && !(digits < 400)) /* absurd lengths overflow strtod to inf */
-        return 0;
+    if (has_exp || digits > 300) { /* rare: make sure a double holds it (1e400 does not) */
+        char tmp[512];
+        if (n >= sizeof tmp)
+            return 0;
+        memcpy(tmp, s, n);
+        tmp[n] = '\0';
+        if (!isfinite(strtod(tmp, NULL)))
+            return 0;
+    }
     *neg = sign && nz;
     return 1;
 }
