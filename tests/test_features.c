@@ -637,3 +637,52 @@ TEST(features_many_categories_and_long_spans)
     CHECK_V(f, "span", "tenure_days", 700.0);
     ps_features_free(f);
 }
+
+TEST(features_format_number_matches_printf)
+{
+    char buf[40], want[40];
+    int n;
+    /* NaN is empty, integers exact (also past %.12g's 12 digits), no -0. */
+    CHECK_INT(ps_features_format_number(buf, NAN), 0);
+    n = ps_features_format_number(buf, -0.0);
+    CHECK(n == 1 && buf[0] == '0');
+    n = ps_features_format_number(buf, 123456789012345.0);
+    buf[n] = '\0';
+    CHECK_STR(buf, "123456789012345");
+    n = ps_features_format_number(buf, -42.0);
+    buf[n] = '\0';
+    CHECK_STR(buf, "-42");
+    /* Everything else: exactly snprintf("%.12g").  Shares i/j, day
+     * fractions s/86400, money with cents, and random magnitudes. */
+    struct ps_rng r;
+    ps_rng_seed(&r, 7, 0);
+    int mismatches = 0;
+    for (int k = 0; k < 200000; k++) {
+        double v;
+        switch (k % 4) {
+        case 0: v = (double)(ps_rng_u64(&r) % 1000) / (double)(1 + ps_rng_u64(&r) % 1000); break;
+        case 1: v = (double)(ps_rng_u64(&r) % 100000000) / 86400.0; break;
+        case 2: v = (double)((int64_t)(ps_rng_u64(&r) % 20000000) - 10000000) / 100.0; break;
+        default: v = (ps_rng_uniform(&r) - 0.5) * pow(10.0, (double)(ps_rng_u64(&r) % 40) - 20);
+        }
+        if (v == floor(v) && fabs(v) < 1e15)
+            continue;
+        n = ps_features_format_number(buf, v);
+        buf[n] = '\0';
+        snprintf(want, sizeof want, "%.12g", v);
+        if (strcmp(buf, want) != 0 && mismatches++ < 5)
+            fprintf(stderr, "  format(%.17g) = \"%s\", printf \"%s\"\n", v, buf, want);
+    }
+    /* Near rounding ties and powers of ten. */
+    static const double hard[] = {0.5, 0.25, 1.0 / 3, 2.0 / 3, 9.9999999999995, 0.00099999999999999,
+                                  0.001, 1e-4, 9.99999999999e-5, 999999999999.5, 99999999999.95,
+                                  0.1 + 0.2, 1.15740740741e-05, 123.4565, 5e-324};
+    for (size_t k = 0; k < sizeof hard / sizeof hard[0]; k++) {
+        n = ps_features_format_number(buf, hard[k]);
+        buf[n] = '\0';
+        snprintf(want, sizeof want, "%.12g", hard[k]);
+        if (strcmp(buf, want) != 0 && mismatches++ < 10)
+            fprintf(stderr, "  format(%.17g) = \"%s\", printf \"%s\"\n", hard[k], buf, want);
+    }
+    CHECK_INT(mismatches, 0);
+}

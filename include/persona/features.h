@@ -158,4 +158,9 @@ int ps_features_write_npy(const struct ps_features *f, const char *path, struct 
 int ps_features_parse_i64(const char *s, size_t len, int64_t *out);
 int ps_features_parse_f64(const char *s, size_t len, double *out);
 
+/* Formats a feature value the way the CSV prints it into buf (at least 32
+ * bytes, no NUL): empty for NaN, integers below 1e15 exactly ("0" for
+ * -0), everything else as printf's "%.12g".  Returns the length. */
+int ps_features_format_number(char *buf, double v);
+
 #endif

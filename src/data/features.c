@@ -1083,43 +1083,90 @@ double ps_features_category_median(const struct ps_features *f, const char *cate
 
 /* ---- writers ------------------------------------------------------------ */
 
-static void put_csv_field(FILE *fp, const char *s, size_t len)
+/* Appends s to b, quoted as RFC 4180 requires when it holds a comma,
+ * quote or line break. */
+static void put_csv_field(struct ps_buf *b, const char *s, size_t len)
 {
-    if (!memchr(s, ',', len) && !memchr(s, '"', len) && !memchr(s, '\n', len) &&
-        !memchr(s, '\r', len)) {
-        fwrite(s, 1, len, fp);
+    size_t i;
+    for (i = 0; i < len; i++)
+        if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r')
+            break;
+    if (i == len) {
+        ps_buf_append(b, s, len);
         return;
     }
-    putc('"', fp);
-    for (size_t i = 0; i < len; i++) {
+    ps_buf_putc(b, '"');
+    for (i = 0; i < len; i++) {
         if (s[i] == '"')
-            putc('"', fp);
-        putc(s[i], fp);
+            ps_buf_putc(b, '"');
+        ps_buf_putc(b, s[i]);
     }
-    putc('"', fp);
+    ps_buf_putc(b, '"');
 }
 
-/* Formats v into buf: empty for NaN, integers exactly, others with 12
- * significant digits (enough for every value a user will compare, and
- * more than the float32 .npy keeps).  Returns the length. */
-static int format_number(char *buf, double v)
+static int put_digits(char *buf, uint64_t x)
+{
+    char tmp[24];
+    int n = 0, len = 0;
+    do {
+        tmp[n++] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    while (n)
+        buf[len++] = tmp[--n];
+    return len;
+}
+
+int ps_features_format_number(char *buf, double v)
 {
     if (v != v)
         return 0;
-    if (v == floor(v) && fabs(v) < 1e15) {
-        char tmp[24];
-        int n = 0, neg = v < 0;
-        uint64_t x = (uint64_t)(neg ? -v : v);
-        do {
-            tmp[n++] = (char)('0' + x % 10);
-            x /= 10;
-        } while (x);
-        int len = 0;
-        if (neg)
-            buf[len++] = '-';
-        while (n)
-            buf[len++] = tmp[--n];
-        return len;
+    double a = fabs(v);
+    int len = 0;
+    if (v < 0)
+        buf[len++] = '-';
+    if (a == floor(a) && a < 1e15) {
+        if (a == 0)
+            len = 0; /* no "-0" */
+        return len + put_digits(buf + len, (uint64_t)a);
+    }
+    /* 12 significant digits as %.12g prints them, without printf's
+     * arbitrary-precision path: scale by an exact power of ten so the
+     * 12 digits are the integer part (one rounding, error < 2^-53 x 1e12
+     * ~ 1e-4), round it, and let snprintf decide the rare cases within
+     * 1e-3 of a rounding tie or that change the exponent. */
+    if (a >= 1e-4 && a < 1e12) {
+        int e = 11;
+        while (e > -4 && a < pow10_exact[e + 4] * 1e-4)
+            e--;
+        double scaled = a * pow10_exact[11 - e];
+        double r = floor(scaled), frac = scaled - r;
+        uint64_t m = (uint64_t)r + (frac > 0.5);
+        if (fabs(frac - 0.5) > 1e-3 && m >= 100000000000ULL && m < 1000000000000ULL) {
+            char d[12];
+            for (int i = 11; i >= 0; i--, m /= 10)
+                d[i] = (char)('0' + m % 10);
+            int last = 11; /* last non-zero digit */
+            while (last > 0 && d[last] == '0')
+                last--;
+            if (e >= 0) {
+                memcpy(buf + len, d, (size_t)e + 1);
+                len += e + 1;
+                if (last > e) {
+                    buf[len++] = '.';
+                    memcpy(buf + len, d + e + 1, (size_t)(last - e));
+                    len += last - e;
+                }
+            } else {
+                buf[len++] = '0';
+                buf[len++] = '.';
+                for (int i = 0; i < -e - 1; i++)
+                    buf[len++] = '0';
+                memcpy(buf + len, d, (size_t)last + 1);
+                len += last + 1;
+            }
+            return len;
+        }
     }
     return snprintf(buf, 32, "%.12g", v);
 }
@@ -1128,36 +1175,46 @@ int ps_features_write_csv(const struct ps_features *f, const char *path, struct 
 {
     PS_ASSERT(f->finished);
     struct ps_afile af;
+    struct ps_buf b;
     int rc = ps_afile_open(&af, path, err);
     if (rc)
         return rc;
-    FILE *fp = af.fp;
-    fputs("user_id", fp);
+    ps_buf_init(&b);
+    ps_buf_append(&b, "user_id", 7);
     for (int i = 0; i < C_N; i++) {
-        putc(',', fp);
-        fputs(col_names[i], fp);
+        ps_buf_putc(&b, ',');
+        ps_buf_append(&b, col_names[i], strlen(col_names[i]));
     }
-    putc('\n', fp);
+    ps_buf_putc(&b, '\n');
     long n = ps_features_n_users(f);
-    char num[40];
     for (long row = 0; row < n; row++) {
         size_t len;
         const char *id = ps_features_user_id(f, row, &len);
-        put_csv_field(fp, id, len);
+        put_csv_field(&b, id, len);
         const double *v = f->values + (size_t)row * C_N;
         for (int i = 0; i < C_N; i++) {
-            putc(',', fp);
             if (i == C_TOP1 || i == C_TOP2 || i == C_TOP3) {
+                ps_buf_putc(&b, ',');
                 const char *c = ps_features_top_category(f, row, i == C_TOP1 ? 1 : i == C_TOP2 ? 2 : 3,
                                                          &len);
                 if (c)
-                    put_csv_field(fp, c, len);
+                    put_csv_field(&b, c, len);
                 continue;
             }
-            fwrite(num, 1, (size_t)format_number(num, v[i]), fp);
+            if (b.cap - b.len < 40)
+                b.data = ps_xgrow(b.data, &b.cap, b.len + 41, 1);
+            b.data[b.len++] = ',';
+            b.len += (size_t)ps_features_format_number(b.data + b.len, v[i]);
+            b.data[b.len] = '\0';
         }
-        putc('\n', fp);
+        ps_buf_putc(&b, '\n');
+        if (b.len >= 1 << 16) {
+            fwrite(b.data, 1, b.len, af.fp);
+            ps_buf_reset(&b);
+        }
     }
+    fwrite(b.data, 1, b.len, af.fp);
+    ps_buf_release(&b);
     return ps_afile_commit(&af, err);
 }
 
