@@ -47,8 +47,8 @@
 static const struct ps_demo_persona personas[] = {
     {"tech_enthusiast", "数码发烧友", 0.18,
      {0.34, 0.20, 0.34, 0.02, 0.00, 0.00, 0.05, 0.05}, 0.80,
-     "986310000000110000124689", 0.35, 45, 0.45, 110,
-     0.60, 0.08, 0.07, 0.55, 1, 0.04, 0.90, 4.0, 0.20, 20, 38,
+     "998631000000000000000135", 0.35, 45, 0.35, 90,
+     0.60, 0.08, 0.12, 0.60, 1, 0.04, 0.80, 4.0, 0.20, 20, 38,
      {"跑分比上一代高不少", "参数和官网一致", "玩大型游戏也不卡", "散热做得~好",
       "发烧友必入", "系统优化~到位"},
      {"benchmark scores beat the last generation", "the specs match the official page",
@@ -64,7 +64,7 @@ static const struct ps_demo_persona personas[] = {
       "how fast does it charge", NULL}},
     {"young_parent", "宝妈宝爸", 0.18,
      {0.00, 0.02, 0.00, 0.12, 0.08, 0.52, 0.24, 0.02}, 0.50,
-     "000000369986234310001100", 0.20, 41, 0.40, 35,
+     "000000379985100000000000", 0.45, 41, 0.35, 35,
      0.30, 0.05, 0.18, 0.85, 4, 0.02, 0.50, 4.5, 0.85, 25, 38,
      {"宝宝~喜欢", "给孩子用很放心", "已经回购好几次了", "宝妈群里都在推荐",
       "没有异味，~安心", "囤货必备"},
@@ -80,8 +80,8 @@ static const struct ps_demo_persona personas[] = {
      {"what age is it suitable for", "does it have a smell", "is it a fresh batch", NULL}},
     {"fashionista", "时尚达人", 0.18,
      {0.04, 0.00, 0.00, 0.55, 0.37, 0.00, 0.04, 0.00}, 0.65,
-     "100000000001320001379973", 0.55, 63, 0.45, 12,
-     0.15, 0.25, 0.22, 0.20, 2, 0.15, 0.80, 3.9, 0.85, 18, 30,
+     "100000000001320001379973", 0.55, 60, 0.35, 12,
+     0.15, 0.25, 0.22, 0.30, 2, 0.15, 0.70, 3.9, 0.85, 18, 30,
      {"颜值~高", "上身效果~好", "~百搭", "拍照很出片", "闺蜜都说好看", "今年流行色"},
      {"it looks ~ gorgeous", "it looks ~ great on", "it goes with everything",
       "perfect for photos", "my friends all love it", "this season's colour"},
@@ -95,8 +95,8 @@ static const struct ps_demo_persona personas[] = {
       NULL}},
     {"bargain_hunter", "精打细算", 0.16,
      {0.08, 0.03, 0.03, 0.20, 0.14, 0.10, 0.37, 0.05}, 0.12,
-     "000000000123689986311000", 0.40, 76, 0.40, 60,
-     0.70, 0.15, 0.10, 0.35, 3, 0.08, 0.60, 3.5, 0.55, 30, 65,
+     "000000000123689986311000", 0.40, 72, 0.35, 60,
+     0.70, 0.15, 0.10, 0.45, 3, 0.08, 0.50, 3.5, 0.55, 30, 65,
      {"性价比~高", "用券之后~划算", "比超市便宜多了", "等活动价入手的", "这个价格没得挑",
       "凑单买的，~值"},
      {"the value for money is ~ great", "it is ~ cheap with the coupon",
@@ -111,7 +111,7 @@ static const struct ps_demo_persona personas[] = {
      {"any discount", "is there a coupon", "when is the next sale", NULL}},
     {"bookworm", "书虫", 0.15,
      {0.00, 0.08, 0.02, 0.03, 0.00, 0.00, 0.07, 0.80}, 0.40,
-     "210000256421100111235654", 0.60, 17, 0.45, 240,
+     "200000000001233334566653", 0.60, 26, 0.35, 300,
      0.40, 0.10, 0.18, 0.75, 2, 0.01, 0.95, 4.3, 0.55, 20, 60,
      {"一口气读完了", "值得反复读", "已经推荐给朋友", "收藏了这个作者的全套",
       "文笔~好", "~有启发"},
@@ -126,9 +126,9 @@ static const struct ps_demo_persona personas[] = {
      {"是哪个译本", "有没有电子版", "是第几版", NULL},
      {"which translation is it", "is there an ebook", "which edition is it", NULL}},
     {"office_buyer", "企业采购", 0.15,
-     {0.20, 0.10, 0.40, 0.00, 0.00, 0.00, 0.20, 0.10}, 0.75,
-     "000000003798359985100000", 0.03, 14, 0.40, 8,
-     0.80, 0.01, 0.35, 0.90, 10, 0.02, 0.40, 4.2, 0.40, 28, 50,
+     {0.10, 0.05, 0.12, 0.10, 0.00, 0.00, 0.38, 0.25}, 0.35,
+     "000000000001159998000000", 0.03, 24, 0.35, 8,
+     0.80, 0.01, 0.35, 0.90, 8, 0.02, 0.30, 4.2, 0.40, 28, 50,
      {"发票开得~及时", "给部门同事都配了", "办公用完全够了", "批量采购很省心",
       "售后对接~专业", NULL},
      {"the invoice came ~ promptly", "bought one for everyone in the department",
@@ -485,7 +485,8 @@ static void make_user(struct shop *s, uint32_t u)
                 t += 2 + (uint32_t)below(&r, 8);
             }
             if (chance(&r, p->cart_rate) && n_carted < N_OF(carted)) {
-                int q = quantity(p, &r);
+                /* Several packs of nappies, but one laptop. */
+                int q = s->items[item].price_cents > 30000 ? 1 : quantity(p, &r);
                 push_event(s, t, u, item, EV_CART, q, 0, 0);
                 carted[n_carted++] = item | (uint32_t)q << 24;
                 t += 2 + (uint32_t)below(&r, 8);
