@@ -531,6 +531,17 @@ TEST(features_file_columns_any_order_optional_missing)
     CHECK_V(f, "u2", "tenure_days", 86400.0 / D);
     ps_features_free(f);
 
+    /* Purchases without order ids are orders of their own, also when
+     * they arrive together (the file path adds events in batches). */
+    text = "user_id,ts,event,item_id,order_id\nu,1,purchase,i,\nu,2,purchase,i,\n"
+           "u,3,purchase,j,o\nu,4,purchase,j,o\nv,5,purchase,j,o\n";
+    path = test_write_file("noid.csv", text, strlen(text));
+    CHECK_INT(features_of_file(path, &f, &err), PS_OK);
+    CHECK_V(f, "u", "order_count", 3);
+    CHECK_V(f, "u", "repeat_purchase_rate", 0.5); /* i twice, j in one order */
+    CHECK_V(f, "v", "order_count", 1);            /* order ids are per user */
+    ps_features_free(f);
+
     /* A header-only file gives a header-only output. */
     path = test_write_file("empty.csv", "user_id,ts,event\n", 17);
     CHECK_INT(features_of_file(path, &f, &err), PS_OK);

@@ -18,6 +18,7 @@
 #include "persona/afile.h"
 #include "persona/core.h"
 #include "persona/hash.h"
+#include "persona/log.h"
 #include "persona/npy.h"
 #include "persona/reader.h"
 
@@ -328,9 +329,20 @@ static void imap_grow(struct imap *m)
     m->mask = mask;
 }
 
-static uint32_t imap_intern(struct imap *m, const char *key, size_t len, int *inserted)
+static inline uint64_t imap_hash(const char *key, size_t len)
 {
-    uint64_t h = ps_hash64(key, len, 0x9E3779B97F4A7C15ULL);
+    return ps_hash64(key, len, 0x9E3779B97F4A7C15ULL);
+}
+
+static inline void imap_prefetch(const struct imap *m, uint64_t h)
+{
+    __builtin_prefetch(&m->slots[h & m->mask]);
+}
+
+/* The id of key (whose imap_hash is h), interning it if new. */
+static uint32_t imap_intern_h(struct imap *m, const char *key, size_t len, uint64_t h,
+                              int *inserted)
+{
     size_t j = h & m->mask, pre = len < PREFIX ? len : PREFIX;
     uint64_t p[2] = {0, 0};
     memcpy(p, key, pre);
@@ -359,6 +371,11 @@ static uint32_t imap_intern(struct imap *m, const char *key, size_t len, int *in
     if (++m->n * 2 > m->mask + 1)
         imap_grow(m);
     return id;
+}
+
+static uint32_t imap_intern(struct imap *m, const char *key, size_t len, int *inserted)
+{
+    return imap_intern_h(m, key, len, imap_hash(key, len), inserted);
 }
 
 /* ---- state ------------------------------------------------------------- */
@@ -428,6 +445,7 @@ struct ps_features {
     struct fprice *prices;  size_t n_prices, prices_cap;
     struct u64map day_set, ui_map, order_set, priced_map, price_map;
     long n_rows, n_after;
+    uint64_t n_anon_orders; /* purchases without an order id so far */
     int64_t max_ts;
     int have_ts;
     int finished;
@@ -511,10 +529,10 @@ static inline int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-static uint32_t user_id_of(struct ps_features *f, const char *key, size_t len)
+static uint32_t user_id_of(struct ps_features *f, const char *key, size_t len, uint64_t h)
 {
     int inserted;
-    uint32_t id = imap_intern(&f->users, key, len, &inserted);
+    uint32_t id = imap_intern_h(&f->users, key, len, h, &inserted);
     if (inserted) {
         f->u = ps_xgrow(f->u, &f->u_cap, (size_t)id + 1, sizeof *f->u);
         struct fuser *u = &f->u[id];
@@ -623,27 +641,22 @@ static void add_active_day(struct ps_features *f, uint32_t uid, struct fuser *u,
     }
 }
 
-int ps_features_add(struct ps_features *f, const struct ps_features_event *ev,
-                    struct ps_err *err)
+/* 1 if the event needs its item interned (see add_valid). */
+static inline int needs_item(const struct ps_features_event *ev)
 {
-    PS_ASSERT(!f->finished);
-    if (!ev->user_id || ev->user_len == 0)
-        return ps_err_set(err, PS_ERR_BAD_INPUT, "event without a user id");
-    if ((unsigned)ev->type >= PS_FEATURES_N)
-        return ps_err_set(err, PS_ERR_BAD_INPUT, "event type %d is not a canonical event",
-                          (int)ev->type);
-    if (ev->dwell_s < 0)
-        return ps_err_set(err, PS_ERR_BAD_INPUT, "negative dwell time %g", ev->dwell_s);
-    f->n_rows++;
-    if (f->params.has_as_of && ev->ts > f->params.as_of) {
-        f->n_after++;
-        return PS_OK;
-    }
+    return ev->item_id && ev->item_len > 0 &&
+           ((ev->category && ev->category_len > 0 && ev->price > 0) ||
+            ev->type == PS_FEATURES_CART || ev->type == PS_FEATURES_PURCHASE);
+}
+
+/* Adds a validated event of user uid that passed the as-of filter.
+ * item_h: the item's imap_hash when needs_item(ev) (computed if NULL). */
+static void add_valid(struct ps_features *f, const struct ps_features_event *ev, uint32_t uid,
+                      const uint64_t *item_h)
+{
     if (!f->have_ts || ev->ts > f->max_ts)
         f->max_ts = ev->ts;
     f->have_ts = 1;
-
-    uint32_t uid = user_id_of(f, ev->user_id, ev->user_len);
     struct fuser *u = &f->u[uid];
     int type = (int)ev->type;
     if (ev->ts < u->first_ts)
@@ -677,10 +690,10 @@ int ps_features_add(struct ps_features *f, const struct ps_features_event *ev,
         u->n_cat_events++;
     }
     int priced_obs = cat != NONE && has_price && ev->price > 0;
-    if (ev->item_id && ev->item_len > 0 &&
-        (priced_obs || type == PS_FEATURES_CART || type == PS_FEATURES_PURCHASE)) {
+    if (needs_item(ev)) {
         int inserted;
-        item = imap_intern(&f->items, ev->item_id, ev->item_len, &inserted);
+        uint64_t h = item_h ? *item_h : imap_hash(ev->item_id, ev->item_len);
+        item = imap_intern_h(&f->items, ev->item_id, ev->item_len, h, &inserted);
     }
     if (priced_obs && item != NONE) {
         int inserted;
@@ -712,7 +725,7 @@ int ps_features_add(struct ps_features *f, const struct ps_features_event *ev,
         } else {
             /* Each purchase without an order id is an order of its own. */
             u->n_orders++;
-            order_key = (1ULL << 63) | (uint64_t)f->n_rows;
+            order_key = (1ULL << 63) | f->n_anon_orders++;
         }
         if (cat != NONE && has_price && ev->price > 0) {
             int inserted;
@@ -742,6 +755,35 @@ int ps_features_add(struct ps_features *f, const struct ps_features_event *ev,
     } else if (type == PS_FEATURES_CART && item != NONE) {
         uitem_of(f, uid, item)->flags |= UI_CARTED;
     }
+}
+
+static int check_event(const struct ps_features_event *ev, struct ps_err *err)
+{
+    if (!ev->user_id || ev->user_len == 0)
+        return ps_err_set(err, PS_ERR_BAD_INPUT, "event without a user id");
+    if ((unsigned)ev->type >= PS_FEATURES_N)
+        return ps_err_set(err, PS_ERR_BAD_INPUT, "event type %d is not a canonical event",
+                          (int)ev->type);
+    if (ev->dwell_s < 0)
+        return ps_err_set(err, PS_ERR_BAD_INPUT, "negative dwell time %g", ev->dwell_s);
+    return PS_OK;
+}
+
+int ps_features_add(struct ps_features *f, const struct ps_features_event *ev,
+                    struct ps_err *err)
+{
+    PS_ASSERT(!f->finished);
+    int rc = check_event(ev, err);
+    if (rc)
+        return rc;
+    f->n_rows++;
+    if (f->params.has_as_of && ev->ts > f->params.as_of) {
+        f->n_after++;
+        return PS_OK;
+    }
+    uint32_t uid = user_id_of(f, ev->user_id, ev->user_len,
+                              imap_hash(ev->user_id, ev->user_len));
+    add_valid(f, ev, uid, NULL);
     return PS_OK;
 }
 
@@ -778,14 +820,81 @@ static int read_number(struct ps_reader *r, const int *col, int field, double *o
     return PS_OK;
 }
 
+/*
+ * Events are added in batches so that the memory latency of the per-event
+ * lookups overlaps: for a log in time order every event belongs to another
+ * user, and the user's slot, state and category table are each a cache
+ * miss.  Stage 1 hashes and prefetches the user and item slots of the whole
+ * batch, stage 2 resolves user ids (in input order, so ids and results are
+ * those of one-at-a-time adding) and prefetches the user state, stage 3
+ * prefetches the category tables, stage 4 adds the events in order.
+ */
+#define BATCH 64
+
+struct pending {
+    struct ps_features_event ev;  /* strings point into the batch arena */
+    size_t off[4];                /* arena offsets of user, item, category, order */
+    uint64_t user_h, item_h;      /* imap hashes */
+    uint32_t uid;                 /* NONE: after as-of */
+};
+
+static void flush_batch(struct ps_features *f, struct pending *b, int n, struct ps_buf *arena)
+{
+    for (int i = 0; i < n; i++) {
+        struct ps_features_event *ev = &b[i].ev;
+        ev->user_id = arena->data + b[i].off[0];
+        ev->item_id = arena->data + b[i].off[1];
+        ev->category = arena->data + b[i].off[2];
+        ev->order_id = arena->data + b[i].off[3];
+        b[i].user_h = imap_hash(ev->user_id, ev->user_len);
+        imap_prefetch(&f->users, b[i].user_h);
+        if (needs_item(ev)) {
+            b[i].item_h = imap_hash(ev->item_id, ev->item_len);
+            imap_prefetch(&f->items, b[i].item_h);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        const struct ps_features_event *ev = &b[i].ev;
+        f->n_rows++;
+        if (f->params.has_as_of && ev->ts > f->params.as_of) {
+            f->n_after++;
+            b[i].uid = NONE;
+            continue;
+        }
+        b[i].uid = user_id_of(f, ev->user_id, ev->user_len, b[i].user_h);
+        __builtin_prefetch(&f->u[b[i].uid]);
+        __builtin_prefetch((const char *)&f->u[b[i].uid] + 64);
+    }
+    for (int i = 0; i < n; i++)
+        if (b[i].uid != NONE && f->u[b[i].uid].cats)
+            __builtin_prefetch(f->u[b[i].uid].cats);
+    for (int i = 0; i < n; i++)
+        if (b[i].uid != NONE)
+            add_valid(f, &b[i].ev, b[i].uid, &b[i].item_h);
+    ps_buf_reset(arena);
+}
+
+/* Copies a field into the arena; returns its offset. */
+static size_t stash(struct ps_buf *arena, const char *s, size_t len)
+{
+    size_t off = arena->len;
+    ps_buf_append(arena, s, len);
+    ps_buf_putc(arena, '\0');
+    return off;
+}
+
 int ps_features_add_file(struct ps_features *f, const char *path, struct ps_err *err)
 {
     struct ps_reader_params rp = ps_reader_default_params();
     struct ps_reader *r = NULL;
-    int col[F_N];
+    struct pending batch[BATCH];
+    struct ps_buf arena;
+    int col[F_N], n_batch = 0;
+    PS_ASSERT(!f->finished);
     int rc = ps_reader_open(&r, path, &rp, err);
     if (rc)
         return rc;
+    ps_buf_init(&arena);
     for (int i = 0; i < F_N; i++) {
         col[i] = ps_reader_column_index(r, field_names[i]);
         if (col[i] < 0 && i <= F_EVENT) {
@@ -797,6 +906,7 @@ int ps_features_add_file(struct ps_features *f, const char *path, struct ps_err 
     for (;;) {
         rc = ps_reader_next(r);
         if (rc == PS_DONE) {
+            flush_batch(f, batch, n_batch, &arena);
             rc = PS_OK;
             break;
         }
@@ -808,6 +918,7 @@ int ps_features_add_file(struct ps_features *f, const char *path, struct ps_err 
             rc = ps_err_set(err, rc, "%s", ps_reader_errmsg(r));
             goto done;
         }
+        struct pending *pe = &batch[n_batch];
         struct ps_features_event ev;
         size_t len;
         const char *s;
@@ -842,12 +953,19 @@ int ps_features_add_file(struct ps_features *f, const char *path, struct ps_err 
             (rc = read_number(r, col, F_QTY, &ev.quantity, err)) != 0 ||
             (rc = read_number(r, col, F_DWELL, &ev.dwell_s, err)) != 0)
             goto done;
-        if ((rc = ps_features_add(f, &ev, err)) != 0) {
-            ps_err_prefix(err, "%s:%ld", ps_reader_name(r), ps_reader_line(r));
-            goto done;
+        /* ev is valid (check_event's conditions hold); stash its strings. */
+        pe->ev = ev;
+        pe->off[0] = stash(&arena, ev.user_id, ev.user_len);
+        pe->off[1] = stash(&arena, ev.item_id ? ev.item_id : "", ev.item_len);
+        pe->off[2] = stash(&arena, ev.category ? ev.category : "", ev.category_len);
+        pe->off[3] = stash(&arena, ev.order_id ? ev.order_id : "", ev.order_len);
+        if (++n_batch == BATCH) {
+            flush_batch(f, batch, n_batch, &arena);
+            n_batch = 0;
         }
     }
 done:
+    ps_buf_release(&arena);
     ps_reader_close(r);
     return rc;
 }
@@ -1313,13 +1431,18 @@ int ps_features_run(const struct ps_features_params *params,
     if (rc)
         return rc;
     struct ps_features *f = ps_features_new(params);
-    if ((rc = ps_features_add_file(f, params->events_path, err)) != 0 ||
-        (rc = ps_features_finish(f, err)) != 0)
+    if ((rc = ps_features_add_file(f, params->events_path, err)) != 0)
         goto done;
+    double t1 = ps_now();
+    if ((rc = ps_features_finish(f, err)) != 0)
+        goto done;
+    double t2 = ps_now();
     if (params->out_csv && (rc = ps_features_write_csv(f, params->out_csv, err)) != 0)
         goto done;
     if (params->out_npy && (rc = ps_features_write_npy(f, params->out_npy, err)) != 0)
         goto done;
+    ps_log(PS_LOG_DEBUG, "features: read %.3f s, finish %.3f s, write %.3f s", t1 - t0,
+           t2 - t1, ps_now() - t2);
     if (summary) {
         summary->n_rows = f->n_rows;
         summary->n_after_as_of = f->n_after;
