@@ -100,9 +100,9 @@ static int cmd_demo_main(int argc, char **argv)
             dirty += st.dirt[f][k];
     ps_log(PS_LOG_INFO,
            "demo: wrote %s: %ld users, %ld events, %ld texts, %ld items "
-           "(%ld rows of planted dirt; see manifest.json) in %.1f s",
-           dir, st.rows[PS_DEMO_USERS], st.rows[PS_DEMO_EVENTS], st.rows[PS_DEMO_TEXTS],
-           st.rows[PS_DEMO_ITEMS], dirty, ps_now() - t);
+           "(rows; %ld of them planted dirt, see manifest.json) in %.1f s",
+           dir, p.n_users, st.rows[PS_DEMO_EVENTS], st.rows[PS_DEMO_TEXTS], p.n_items, dirty,
+           ps_now() - t);
     return CLI_OK;
 }
 
