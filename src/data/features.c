@@ -586,7 +586,7 @@ static struct ucat *ucat_of(struct fuser *u, uint32_t cat)
             if (u->cats[j].cat == cat)
                 goto found;
         if (u->n_cats == UCAT_LINEAR) {
-            ucat_rehash(u, 4 * UCAT_LINEAR);
+            ucat_rehash(u, 2 * UCAT_LINEAR);
             return ucat_of(u, cat);
         }
         if (u->n_cats == u->cap_cats) {
@@ -600,7 +600,7 @@ static struct ucat *ucat_of(struct fuser *u, uint32_t cat)
         for (j = mix32(cat) & mask; u->cats[j].cat != NONE; j = (j + 1) & mask)
             if (u->cats[j].cat == cat)
                 goto found;
-        if ((u->n_cats + 1) * 2 > u->cap_cats) {
+        if ((u->n_cats + 1) * 4 > u->cap_cats * 3) { /* load <= 3/4 */
             ucat_rehash(u, 2 * u->cap_cats);
             return ucat_of(u, cat);
         }
