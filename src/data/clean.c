@@ -1485,29 +1485,36 @@ static int splice_fills(struct clean *c, struct ps_err *err)
                    c->cols[i].name, c->cols[i].policy == MISS_MEDIAN ? "median" : "mode");
     if (fflush(c->spool) || fseek(c->spool, 0, SEEK_SET))
         return ps_err_set(err, PS_ERR_IO, "cannot read back the temporary file");
+    /* Pieces are gathered in outbuf (empty by now) and written in large
+     * blocks; the spool no longer takes writes. */
+    FILE *spool = c->spool;
+    c->spool = NULL;
     ps_buf_init(&cell);
     for (;;) {
-        size_t n = fread(buf, 1, sizeof buf, c->spool), at = 0;
+        size_t n = fread(buf, 1, sizeof buf, spool), at = 0;
         if (n == 0)
             break;
         while (h < c->n_holes && c->holes[h].off < pos + n) {
             size_t cut = (size_t)(c->holes[h].off - pos);
-            fwrite(buf + at, 1, cut - at, c->out.fp);
+            ps_buf_append(&c->outbuf, buf + at, cut - at);
             at = cut;
             const struct col *col = &c->cols[c->holes[h].col];
-            if (col->fill) {
-                ps_buf_reset(&cell);
-                csv_field(&cell, col->fill, strlen(col->fill));
-                fwrite(cell.data, 1, cell.len, c->out.fp);
-            }
+            if (col->fill)
+                csv_field(&c->outbuf, col->fill, strlen(col->fill));
             h++;
         }
-        fwrite(buf + at, 1, n - at, c->out.fp);
+        ps_buf_append(&c->outbuf, buf + at, n - at);
         pos += n;
+        if (c->outbuf.len >= OUT_FLUSH_BYTES && flush_buf(c, &c->outbuf, &c->out, err))
+            break;
     }
     ps_buf_release(&cell);
-    if (ferror(c->spool) || ferror(c->out.fp))
-        return ps_err_set(err, PS_ERR_IO, "cannot write \"%s\"", c->out.path);
+    int rc = flush_buf(c, &c->outbuf, &c->out, err);
+    c->spool = spool; /* closed by clean_release */
+    if (rc)
+        return rc;
+    if (ferror(c->spool))
+        return ps_err_set(err, PS_ERR_IO, "cannot read back the temporary file");
     return PS_OK;
 }
 
