@@ -2,17 +2,23 @@
  * features.c - per-user features from the canonical events log (see
  * features.h, definitions in docs/FEATURES.md).
  *
- * One pass over the events keeps only per-user state plus a few exact
- * pair sets, each keyed by two dense 32-bit ids packed into a uint64:
- *   (user, category)  event count and priced-purchase sums per category,
- *   (user, day)       distinct active days,
- *   (user, item)      carted / purchased / bought-in-two-orders flags,
- *   (user, order)     distinct order ids,
- *   (category, item)  price sums for the per-category median item price.
- * Strings (users, categories, items, orders) are interned once in
- * ps_strmap arenas; an event that repeats known pairs allocates nothing.
- * finish() turns the state into a dense rows x columns double matrix in
- * user-id order, which the CSV and .npy writers format.
+ * One pass over the events keeps per-user state and a few exact sets of
+ * dense 32-bit id pairs packed into uint64 keys -- never the events:
+ *   per user      counters, sums, a category table (struct ucat) and a
+ *                 128-day bitmap of active days;
+ *   (user, day)   active days outside that window (rare);
+ *   (user, item)  carted / purchased / bought-in-two-orders flags;
+ *   (user, order) distinct order ids;
+ *   (user, cat)   priced-purchase sums (price_level);
+ *   (cat, item)   price sums for the per-category median item price.
+ * Strings (users, categories, items, orders) are interned once (struct
+ * imap over a ps_strmap); an event that repeats known pairs allocates
+ * nothing.  The file path adds events in batches with prefetching (see
+ * flush_batch).  finish() turns the state into a dense rows x columns
+ * double matrix in user-id order, which the CSV and .npy writers format.
+ *
+ * Threads: the aggregation runs on the calling thread; params.n_threads
+ * is accepted for the common interface and does not change the output.
  */
 #include "persona/features.h"
 #include "persona/afile.h"
