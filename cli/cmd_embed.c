@@ -348,6 +348,8 @@ static int finish_users(const struct opts *o, const char *part, const char *ids_
             break;
         }
         line[--len] = '\0';
+        if (len == 0 && isnan(v[0]))
+            continue; /* a malformed record: its id is unknown */
         uint32_t u = ps_strmap_intern(users, line, (size_t)len, NULL);
         size_t need = (size_t)u + 1;
         if (need * (size_t)C > cap_sum) {
