@@ -1081,6 +1081,7 @@ static int jsonl_record(struct ps_reader *r, const char *p, size_t n)
             o = fo + ps__utf8_strip_feff(r->fbuf + fo, o - fo);
             break;
         }
+        fbuf_reserve(r, o + 1);
         r->fbuf[o++] = '\0';
         r->flds[ci].off = fo;
         r->flds[ci].len = o - 1 - fo;
@@ -1183,11 +1184,12 @@ static int jsonl_next(struct ps_reader *r)
 /* ------------------------------------------------------------------ */
 /* Open                                                                */
 
-/* Reads until the buffer holds a first full line (or SNIFF_BYTES, or the
- * end of input), then skips a UTF-8 BOM. */
+/* Reads until the buffer holds SNIFF_BYTES (or the whole input), then
+ * skips a UTF-8 BOM.  Sniffing looks at exactly that prefix, so its
+ * outcome never depends on the block size. */
 static int prime(struct ps_reader *r)
 {
-    while (!r->eof && r->len < SNIFF_BYTES && !memchr(r->buf, '\n', r->len)) {
+    while (!r->eof && r->len < SNIFF_BYTES) {
         long got = fill(r);
         if (got < 0)
             return (int)got;
@@ -1204,7 +1206,8 @@ static enum ps_format sniff_format(const struct ps_reader *r, const char *path)
         return PS_FORMAT_JSONL;
     if (dot && (!strcmp(dot, ".csv") || !strcmp(dot, ".tsv")))
         return PS_FORMAT_CSV;
-    for (size_t i = r->pos; i < r->len; i++) {
+    size_t lim = r->len < SNIFF_BYTES ? r->len : SNIFF_BYTES;
+    for (size_t i = r->pos; i < lim; i++) {
         char c = r->buf[i];
         if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
             continue;
@@ -1221,7 +1224,8 @@ static char sniff_delim(const struct ps_reader *r, int n_declared)
     static const char cand[3] = { ',', '\t', ';' };
     long cnt[3] = { 0, 0, 0 };
     int inq = 0;
-    for (size_t i = r->pos; i < r->len; i++) {
+    size_t lim = r->len < SNIFF_BYTES ? r->len : SNIFF_BYTES;
+    for (size_t i = r->pos; i < lim; i++) {
         char c = r->buf[i];
         if (c == '"')
             inq = !inq;
@@ -1329,7 +1333,7 @@ static int open_jsonl(struct ps_reader *r, const struct ps_reader_params *pa, st
         const char *p = r->buf + r->pos + i;
         const char *nl = i < avail ? memchr(p, '\n', avail - i) : NULL;
         if (!nl && !r->eof) {
-            if (avail >= SNIFF_JSON || avail > r->max_record)
+            if (avail >= SNIFF_JSON)
                 break;
             long got = fill(r);
             if (got < 0)
@@ -1339,6 +1343,8 @@ static int open_jsonl(struct ps_reader *r, const struct ps_reader_params *pa, st
         if (i >= avail)
             break;
         size_t n = nl ? (size_t)(nl - p) : avail - i;
+        if (i + n >= SNIFF_JSON)
+            break;          /* only lines inside the first SNIFF_JSON bytes */
         if (!is_blank(p, n)) {
             json_error_t jerr;
             json_t *o = ps_utf8_invalid_offset(p, n) < 0
