@@ -95,10 +95,13 @@ struct km {
     int n_workers;
     float **gbuf;        /* per worker: B x k sgemm output */
     double **dbuf;       /* per worker: k doubles */
+    float **xbuf;        /* per worker: B x d gathered rows */
+    size_t **ibuf;       /* per worker: B row indices */
     /* current centres */
     double *C;           /* k x d */
     float *Cf;           /* k x d, float copy for sgemm */
     float *cc;           /* k squared norms of Cf */
+    float cc_max;        /* largest of cc */
     /* per-task partials */
     double *psum;        /* n_tasks x k x d */
     double *pw;          /* n_tasks x k */
@@ -133,9 +136,13 @@ static void km_init(struct km *m, const float *X, const float *w, size_t n, int 
     m->n_tasks = (int)pick_tasks(n, k, d);
     m->gbuf = ps_xcalloc((size_t)m->n_workers, sizeof *m->gbuf);
     m->dbuf = ps_xcalloc((size_t)m->n_workers, sizeof *m->dbuf);
+    m->xbuf = ps_xcalloc((size_t)m->n_workers, sizeof *m->xbuf);
+    m->ibuf = ps_xcalloc((size_t)m->n_workers, sizeof *m->ibuf);
     for (int i = 0; i < m->n_workers; i++) {
         m->gbuf[i] = ps_xmalloc((size_t)BLOCK * (size_t)(k > 32 ? k : 32) * sizeof(float));
         m->dbuf[i] = ps_xmalloc((size_t)(k > 32 ? k : 32) * sizeof(double));
+        m->xbuf[i] = ps_xmalloc((size_t)BLOCK * (size_t)d * sizeof(float));
+        m->ibuf[i] = ps_xmalloc((size_t)BLOCK * sizeof(size_t));
     }
     m->C = ps_xcalloc((size_t)k * (size_t)d, sizeof(double));
     m->Cf = ps_xcalloc((size_t)k * (size_t)d + 1, sizeof(float));
@@ -151,9 +158,13 @@ static void km_release(struct km *m)
     for (int i = 0; i < m->n_workers; i++) {
         free(m->gbuf[i]);
         free(m->dbuf[i]);
+        free(m->xbuf[i]);
+        free(m->ibuf[i]);
     }
     free(m->gbuf);
     free(m->dbuf);
+    free(m->xbuf);
+    free(m->ibuf);
     free(m->C);
     free(m->Cf);
     free(m->cc);
@@ -175,6 +186,10 @@ static void km_sync_centers(struct km *m)
         }
         m->cc[j] = (float)s;
     }
+    m->cc_max = 0;
+    for (int j = 0; j < m->k; j++)
+        if (m->cc[j] > m->cc_max)
+            m->cc_max = m->cc[j];
 }
 
 static inline double wt(const struct km *m, size_t i)
@@ -182,15 +197,25 @@ static inline double wt(const struct km *m, size_t i)
     return m->w ? (double)m->w[i] : 1.0;
 }
 
-/* Exact squared distance, double accumulation. */
+/* Exact squared distance, double accumulation.  Four partial sums break
+ * the add-latency chain (a fixed order, so still deterministic). */
 static inline double dist2_exact(const float *x, const double *c, int d)
 {
-    double s = 0;
-    for (int t = 0; t < d; t++) {
-        double u = (double)x[t] - c[t];
-        s += u * u;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int t = 0;
+    for (; t + 4 <= d; t += 4) {
+        double u0 = (double)x[t] - c[t], u1 = (double)x[t + 1] - c[t + 1];
+        double u2 = (double)x[t + 2] - c[t + 2], u3 = (double)x[t + 3] - c[t + 3];
+        s0 += u0 * u0;
+        s1 += u1 * u1;
+        s2 += u2 * u2;
+        s3 += u3 * u3;
     }
-    return s;
+    for (; t < d; t++) {
+        double u = (double)x[t] - c[t];
+        s0 += u * u;
+    }
+    return (s0 + s1) + (s2 + s3);
 }
 
 /*
@@ -205,7 +230,7 @@ static void block_gemm(const struct km *m, size_t i0, int B, const float *Cf, in
 
 /*
  * Nearest centre of row i from its sgemm row g (k dot products): returns
- * the label and the squared distance.  When the best two are closer than
+ * the label and (when d2_best is not NULL) the exact squared distance.  When the best two are closer than
  * the rounding error of the float computation, both are recomputed
  * exactly in double (ties -> lowest index, as sklearn's scan).
  * d2_second (optional) receives the second-smallest squared distance.
@@ -215,20 +240,19 @@ static int nearest_from_gemm(const struct km *m, size_t i, const float *g, doubl
 {
     int k = m->k;
     float xx = m->xx[i];
-    float b1 = INFINITY, b2 = INFINITY, cmax = 0;
+    float b1 = INFINITY, b2 = INFINITY, cmax = m->cc_max;
     int j1 = 0;
+    /* Best two of |c|^2 - 2 x.c (|x|^2 is common to all), branch-free:
+     * overlapping clusters make the comparisons unpredictable. */
     for (int j = 0; j < k; j++) {
-        float v = xx - 2.0f * g[j] + m->cc[j];
-        if (m->cc[j] > cmax)
-            cmax = m->cc[j];
-        if (v < b1) {
-            b2 = b1;
-            b1 = v;
-            j1 = j;
-        } else if (v < b2) {
-            b2 = v;
-        }
+        float v = m->cc[j] - 2.0f * g[j];
+        float hi = v > b1 ? v : b1;
+        b2 = hi < b2 ? hi : b2;
+        j1 = v < b1 ? j : j1;
+        b1 = v < b1 ? v : b1;
     }
+    b1 += xx;
+    b2 += xx;
     /* sgemm's dot products err by at most ~d ulps of |x||c| <= (xx+cc)/2;
      * the two additions add a few more. */
     float margin = (float)(2 * m->d + 8) * FLT_EPSILON * (xx + cmax) + FLT_MIN;
@@ -246,12 +270,14 @@ static int nearest_from_gemm(const struct km *m, size_t i, const float *g, doubl
                 e2 = v;
             }
         }
-        *d2_best = e1;
+        if (d2_best)
+            *d2_best = e1;
         if (d2_second)
             *d2_second = e2;
         return j1;
     }
-    *d2_best = dist2_exact(x, m->C + (size_t)j1 * m->d, m->d);
+    if (d2_best)
+        *d2_best = dist2_exact(x, m->C + (size_t)j1 * m->d, m->d);
     if (d2_second)
         *d2_second = b2 > 0 ? (double)b2 : 0.0;
     return j1;
@@ -285,8 +311,7 @@ static void lloyd_task(void *vctx, int task, int worker)
         block_gemm(m, (size_t)i0, B, m->Cf, k, G);
         for (int r = 0; r < B; r++) {
             size_t i = (size_t)i0 + r;
-            double d2;
-            int j = nearest_from_gemm(m, i, G + (size_t)r * k, m->dbuf[worker], &d2, NULL);
+            int j = nearest_from_gemm(m, i, G + (size_t)r * k, m->dbuf[worker], NULL, NULL);
             if (c->labels[i] != j)
                 changed++;
             c->labels[i] = j;
@@ -452,54 +477,61 @@ struct ham_ctx {
     int update;
 };
 
-/* Full scan of row i in double: label, best and second-best distances. */
-static int ham_scan(const struct km *m, const float *x, double *u, double *l)
-{
-    double e1 = INFINITY, e2 = INFINITY;
-    int j1 = 0;
-    for (int j = 0; j < m->k; j++) {
-        double v = dist2_exact(x, m->C + (size_t)j * m->d, m->d);
-        if (v < e1) {
-            e2 = e1;
-            e1 = v;
-            j1 = j;
-        } else if (v < e2) {
-            e2 = v;
-        }
-    }
-    *u = sqrt(e1);
-    *l = sqrt(e2);
-    return j1;
-}
-
+/*
+ * One Hamerly pass over a task's rows.  The first pass labels every row
+ * through the sgemm path (upper bound = exact distance, lower bound = the
+ * second-best distance less sgemm's error margin) and accumulates full
+ * sums; later passes move the bounds by the centre shifts, rescan only
+ * rows whose bounds overlap, and accumulate the sums' *changes* (a row
+ * leaving cluster a for j moves w x from a to j).
+ */
 static void ham_task(void *vctx, int task, int worker)
 {
     struct ham_ctx *c = vctx;
     struct km *m = c->m;
     int k = m->k, d = m->d;
     long b, e;
-    (void)worker;
     ps_split_range((long)m->n, m->n_tasks, task, &b, &e);
     double *sum = m->psum + (size_t)task * k * d;
     double *ws = m->pw + (size_t)task * k;
-    if (c->update) {
-        memset(sum, 0, (size_t)k * d * sizeof *sum);
-        memset(ws, 0, (size_t)k * sizeof *ws);
-    }
+    memset(sum, 0, (size_t)k * d * sizeof *sum);
+    memset(ws, 0, (size_t)k * sizeof *ws);
     long changed = 0;
-    for (long ii = b; ii < e; ii++) {
-        size_t i = (size_t)ii;
-        const float *x = m->X + i * d;
-        int a = c->labels[i];
-        if (c->full) {
-            double u, l;
-            int j = ham_scan(m, x, &u, &l);
-            c->upper[i] = u;
-            c->lower[i] = l;
-            if (j != a)
+    if (c->full) {
+        float *G = m->gbuf[worker];
+        for (long i0 = b; i0 < e; i0 += BLOCK) {
+            int B = (int)(e - i0 < BLOCK ? e - i0 : BLOCK);
+            block_gemm(m, (size_t)i0, B, m->Cf, k, G);
+            for (int r = 0; r < B; r++) {
+                size_t i = (size_t)i0 + r;
+                double d1, d2;
+                int j = nearest_from_gemm(m, i, G + (size_t)r * k, m->dbuf[worker], &d1, &d2);
+                float margin = (float)(2 * d + 8) * FLT_EPSILON * (m->xx[i] + m->cc_max);
+                c->upper[i] = sqrt(d1);
+                c->lower[i] = d2 - margin > 0 ? sqrt(d2 - margin) : 0.0;
                 changed++;
-            a = j;
-        } else {
+                c->labels[i] = j;
+                double wi = wt(m, i);
+                const float *x = m->X + i * d;
+                double *s = sum + (size_t)j * d;
+                for (int t = 0; t < d; t++)
+                    s[t] += wi * x[t];
+                ws[j] += wi;
+            }
+        }
+        m->pchanged[task] = changed;
+        return;
+    }
+    /* Rows whose bounds do not settle them are gathered and rescanned a
+     * block at a time through sgemm. */
+    float *xb = m->xbuf[worker], *G = m->gbuf[worker];
+    size_t *ib = m->ibuf[worker];
+    int nb = 0;
+    for (long ii = b; ii <= e; ii++) {
+        if (ii < e) {
+            size_t i = (size_t)ii;
+            const float *x = m->X + i * d;
+            int a = c->labels[i];
             /* Move the bounds by the centre shifts of the last update.  A
              * relative slack of a few ulps keeps them valid under rounding. */
             double u = c->upper[i] + c->shift[a];
@@ -508,25 +540,47 @@ static void ham_task(void *vctx, int task, int worker)
             l -= 4 * DBL_EPSILON * fabs(l);
             double bound = c->s[a] > l ? c->s[a] : l;
             if (u > bound) {
-                u = sqrt(dist2_exact(x, m->C + (size_t)a * d, d)) * (1 + 4 * DBL_EPSILON);
+                u = sqrt(dist2_exact(x, m->C + (size_t)a * d, d));
+                u += 4 * DBL_EPSILON * u;
                 if (u > bound) {
-                    int j = ham_scan(m, x, &u, &l);
-                    if (j != a)
-                        changed++;
-                    a = j;
+                    memcpy(xb + (size_t)nb * d, x, (size_t)d * sizeof *xb);
+                    ib[nb++] = i;
                 }
             }
             c->upper[i] = u;
             c->lower[i] = l;
+            if (nb < BLOCK)
+                continue;
         }
-        c->labels[i] = a;
-        if (c->update) {
-            double wi = wt(m, i);
-            double *s = sum + (size_t)a * d;
-            for (int t = 0; t < d; t++)
-                s[t] += wi * x[t];
-            ws[a] += wi;
+        if (nb == 0)
+            continue;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, k, d, 1.0f, xb, d, m->Cf, d,
+                    0.0f, G, k);
+        for (int r = 0; r < nb; r++) {
+            size_t i = ib[r];
+            double d1, d2;
+            int j = nearest_from_gemm(m, i, G + (size_t)r * k, m->dbuf[worker], &d1, &d2);
+            float margin = (float)(2 * d + 8) * FLT_EPSILON * (m->xx[i] + m->cc_max);
+            c->upper[i] = sqrt(d1);
+            c->lower[i] = d2 - margin > 0 ? sqrt(d2 - margin) : 0.0;
+            int a = c->labels[i];
+            if (j != a) {
+                changed++;
+                if (c->update) {
+                    const float *x = m->X + i * d;
+                    double wi = wt(m, i);
+                    double *sa = sum + (size_t)a * d, *sj = sum + (size_t)j * d;
+                    for (int t = 0; t < d; t++) {
+                        sa[t] -= wi * x[t];
+                        sj[t] += wi * x[t];
+                    }
+                    ws[a] -= wi;
+                    ws[j] += wi;
+                }
+                c->labels[i] = j;
+            }
         }
+        nb = 0;
     }
     m->pchanged[task] = changed;
 }
@@ -572,9 +626,12 @@ static void max2_shift(const double *shift, int k, struct ham_ctx *c)
 static int run_hamerly(struct km *m, int max_iter, double tol, int32_t *labels)
 {
     int k = m->k, d = m->d, it, strict = 0;
-    double *sums = ps_xmalloc((size_t)k * d * sizeof *sums);
+    size_t kd = (size_t)k * d;
+    double *S = ps_xcalloc(kd, sizeof *S);        /* sums consistent with labels */
+    double *W = ps_xcalloc((size_t)k, sizeof *W);
+    double *sums = ps_xmalloc(kd * sizeof *sums);
     double *wsum = ps_xmalloc((size_t)k * sizeof *wsum);
-    double *old_C = ps_xmalloc((size_t)k * d * sizeof *old_C);
+    double *old_C = ps_xmalloc(kd * sizeof *old_C);
     double *s = ps_xmalloc((size_t)k * sizeof *s);
     double *shift = ps_xcalloc((size_t)k, sizeof *shift);
     double *upper = ps_xmalloc(m->n * sizeof *upper);
@@ -587,8 +644,6 @@ static int run_hamerly(struct km *m, int max_iter, double tol, int32_t *labels)
     c.lower = lower;
     c.s = s;
     c.shift = shift;
-    for (size_t i = 0; i < m->n; i++)
-        labels[i] = -1;
     km_sync_centers(m);
     c.full = 1;
     for (it = 0; it < max_iter; it++) {
@@ -596,8 +651,16 @@ static int run_hamerly(struct km *m, int max_iter, double tol, int32_t *labels)
         half_min_center_dist(m, s);
         ps_pool_run(m->pool, m->n_tasks, ham_task, &c);
         c.full = 0;
+        /* partials are full sums on the first pass, changes afterwards */
         long changed = reduce_partials(m, sums, wsum);
-        memcpy(old_C, m->C, (size_t)k * d * sizeof *old_C);
+        for (size_t q = 0; q < kd; q++)
+            S[q] += sums[q];
+        for (int j = 0; j < k; j++)
+            W[j] += wsum[j];
+        /* relocation edits a copy: the labels (and so S) stay */
+        memcpy(sums, S, kd * sizeof *sums);
+        memcpy(wsum, W, (size_t)k * sizeof *wsum);
+        memcpy(old_C, m->C, kd * sizeof *old_C);
         relocate_empty(m, labels, old_C, sums, wsum);
         double tot = update_centers(m, sums, wsum, shift);
         max2_shift(shift, k, &c);
@@ -613,6 +676,8 @@ static int run_hamerly(struct km *m, int max_iter, double tol, int32_t *labels)
         half_min_center_dist(m, s);
         ps_pool_run(m->pool, m->n_tasks, ham_task, &c);
     }
+    free(S);
+    free(W);
     free(sums);
     free(wsum);
     free(old_C);
