@@ -32,6 +32,11 @@ expect_eq "stdout = file" "$(cmp "$TMP/out" "$TMP/f.csv" && echo same)" same
 expect_ok "events from stdin" sh -c "$PERSONA features -q --events - --out $TMP/s.csv < $EV"
 expect_eq "stdin = file" "$(cmp "$TMP/s.csv" "$TMP/f.csv" && echo same)" same
 
+# JSON Lines with the same keys work too (numbers as JSON numbers, null = missing).
+printf '{"user_id":"u1","ts":100,"event":"purchase","price":12.5,"quantity":2,"item_id":"i","category":"c"}\n{"user_id":"u1","ts":200,"event":"view","dwell_s":null}\n' > "$TMP/ev.jsonl"
+expect_ok "JSON Lines input" $PERSONA features -q --events "$TMP/ev.jsonl" --out "$TMP/j.csv"
+expect_grep "JSON Lines row" '^u1,1,0,0,0,1,1,,25,25,0.00115740740741,1,25,1,0.00115740740741,1,,0,c,1,,,,,1,1,0,0,0,0$' "$TMP/j.csv"
+
 # --as-of before the end of the log: later events are ignored.
 expect_ok "as-of ISO" $PERSONA features --events $EV --out "$TMP/a.csv" --as-of 2023-11-18T00:00:00Z
 expect_grep "later events counted" 'as of 2023-11-18T00:00:00Z \([1-9][0-9]* later events ignored\)' "$TMP/err"
