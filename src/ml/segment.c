@@ -1055,6 +1055,7 @@ static const struct lex lexicon[] = {
 
 static const char *cat_zh[][2] = {
     {"electronics", "数码"}, {"digital", "数码"}, {"phones", "手机"}, {"computers", "电脑"},
+    {"phone", "手机"}, {"computer", "电脑"}, {"tablet", "平板"}, {"tablets", "平板"},
     {"clothing", "服饰"}, {"fashion", "服饰"}, {"apparel", "服饰"}, {"shoes", "鞋靴"},
     {"beauty", "美妆"}, {"cosmetics", "美妆"}, {"food", "食品"}, {"grocery", "生鲜"},
     {"snacks", "零食"}, {"home", "家居"}, {"furniture", "家具"}, {"kitchen", "厨具"},
@@ -1089,13 +1090,15 @@ void ps_segment_name(const struct ps_ftable *t, const struct ps_segment_summary 
     struct ps_buf b;
     ps_buf_init(&b);
     int parts = 0;
-    /* Up to two adjectives from the most distinguishing features. */
-    int used[2] = {-1, -1};
-    for (int pass = 0; pass < 2; pass++) {
+    /* Up to two different adjectives from the most distinguishing
+     * features (purchase_count and order_count say the same thing). */
+    unsigned char *tried = ps_xcalloc((size_t)t->n_cols + 1, 1);
+    char first_word[128] = "";
+    while (parts < 2) {
         int bestj = -1;
         double bz = 0.5;      /* |z| below half a standard deviation says nothing */
         for (int j = 0; j < t->n_cols; j++) {
-            if (t->is_text[j] || name_skip(t->names[j]) || j == used[0] || isnan(s->z[j]))
+            if (t->is_text[j] || tried[j] || name_skip(t->names[j]) || isnan(s->z[j]))
                 continue;
             if (fabs(s->z[j]) > bz) {
                 bz = fabs(s->z[j]);
@@ -1104,21 +1107,30 @@ void ps_segment_name(const struct ps_ftable *t, const struct ps_segment_summary 
         }
         if (bestj < 0)
             break;
-        used[pass] = bestj;
+        tried[bestj] = 1;
         const struct lex *L = lookup_lex(t->names[bestj]);
         int hi = s->z[bestj] > 0;
-        if (parts++)
-            ps_buf_printf(&b, "%s", sep);
+        struct ps_buf w;
+        ps_buf_init(&w);
         if (L)
-            ps_buf_printf(&b, "%s", zh ? (hi ? L->zh_hi : L->zh_lo) : (hi ? L->en_hi : L->en_lo));
+            ps_buf_printf(&w, "%s", zh ? (hi ? L->zh_hi : L->zh_lo) : (hi ? L->en_hi : L->en_lo));
         else if (zh)
-            ps_buf_printf(&b, "%s%s", t->names[bestj], hi ? "高" : "低");
+            ps_buf_printf(&w, "%s%s", t->names[bestj], hi ? "高" : "低");
         else {
-            ps_buf_printf(&b, "%s ", hi ? "high" : "low");
+            ps_buf_printf(&w, "%s ", hi ? "high" : "low");
             for (const char *c = t->names[bestj]; *c; c++)
-                ps_buf_putc(&b, *c == '_' ? ' ' : *c);
+                ps_buf_putc(&w, *c == '_' ? ' ' : *c);
         }
+        if (strcmp(w.data, first_word) != 0) {
+            if (parts++)
+                ps_buf_printf(&b, "%s", sep);
+            else
+                snprintf(first_word, sizeof first_word, "%s", w.data);
+            ps_buf_append(&b, w.data, w.len);
+        }
+        ps_buf_release(&w);
     }
+    free(tried);
     /* The dominant category, when one clearly dominates. */
     for (int j = 0; j < t->n_cols; j++) {
         if (!t->is_text[j] || strncmp(t->names[j], "top_category", 12) != 0)
