@@ -57,4 +57,20 @@ head -c 300 "$TMP/s1/model.psm" > "$TMP/trunc.psm"
 expect_fail 1 "truncated model" $P segment assign --model "$TMP/trunc.psm" --features $FX/features_small.csv --out "$TMP/x.csv"
 expect_grep "truncation reported" "truncated model" "$TMP/err"
 expect_fail 2 "minibatch needs npy" $P segment --features $FX/features_small.csv --algorithm minibatch --out "$TMP/x"
+
+# Issue point 7 on a small demo shop: the planted personas come back
+# (adjusted Rand index >= 0.8) with behaviour + rhythm features, standard scaling.
+if $P help clean >/dev/null 2>&1 && $P help features >/dev/null 2>&1; then
+  D=$TMP/demo
+  expect_ok "demo shop" $P demo "$D/raw" --users 3000 --seed 7
+  expect_ok "clean events" $P clean --schema events --in "$D/raw/events.csv" --out "$D/events.csv" --quarantine "$D/q.csv"
+  expect_ok "features" $P features --events "$D/events.csv" --out "$D/features.csv"
+  C=browse_count,purchase_count,average_stay_time,total_spend,recency_days,conversion_rate,price_level
+  C=$C,share_night,share_morning,share_afternoon,share_evening,weekend_share,avg_order_value
+  expect_ok "segment the demo shop" $P segment --features "$D/features.csv" --k 6 --columns "$C" --out "$D/seg" -q --truth "$D/raw/truth.csv"
+  ari=$(sed -n 's/^adjusted Rand index .*: \([0-9.]*\) .*/\1/p' "$TMP/out")
+  expect_eq "ARI >= 0.8 against truth.csv (got $ari)" "$(awk -v a="${ari:-0}" 'BEGIN{print (a >= 0.8) ? "yes" : "no"}')" "yes"
+else
+  echo "skip demo-shop ARI check: clean/features commands not built"
+fi
 done_testing
