@@ -332,14 +332,26 @@ TEST(tokenizer_gpt2_reference_py_cases)
     json_t *cases = json_object_get(root, "gpt2"), *c;
     size_t i, n_ok = 0;
     json_array_foreach(cases, i, c) {
-        json_t *jt = json_object_get(c, "text");
-        int32_t want[256];
-        size_t n_want = json_ids(json_object_get(c, "ids"), want, 256);
-        n_ok += (size_t)check_encode(t, "reference.py gpt2", json_string_value(jt),
-                                     json_string_length(jt), want, n_want, 1);
+        json_t *jt = json_object_get(c, "text"), *rep = json_object_get(c, "repeat");
+        size_t cap = json_array_size(json_object_get(c, "ids")) + 1;
+        int32_t *want = malloc(cap * sizeof *want);
+        size_t n_want = json_ids(json_object_get(c, "ids"), want, cap);
+        if (rep) { /* ["ab", 50000]: the unit repeated */
+            const char *unit = json_string_value(json_array_get(rep, 0));
+            size_t k = (size_t)json_integer_value(json_array_get(rep, 1)), ul = strlen(unit);
+            char *text = malloc(ul * k + 1);
+            for (size_t r = 0; r < k; r++)
+                memcpy(text + r * ul, unit, ul);
+            n_ok += (size_t)check_encode(t, "reference.py gpt2 long", text, ul * k, want, n_want, 1);
+            free(text);
+        } else {
+            n_ok += (size_t)check_encode(t, "reference.py gpt2", json_string_value(jt),
+                                         json_string_length(jt), want, n_want, 1);
+        }
+        free(want);
     }
     CHECK_INT(n_ok, json_array_size(cases));
-    CHECK(n_ok >= 19);
+    CHECK(n_ok >= 23);
     json_decref(root);
 }
 
@@ -428,4 +440,201 @@ TEST(tokenizer_bert_reference_py_cases)
     for (size_t s = 0; s < 8; s++)
         ps_tokenizer_free(tk[s]);
     json_decref(root);
+}
+
+/* A 1.1 MB input (all of waimai_10k.csv and 200 KB of Amazon reviews as
+ * raw text): the count and hash of the ids npm gpt-3-encoder gives. */
+TEST(tokenizer_gpt2_one_megabyte_input)
+{
+    const struct ps_tokenizer *t = real_gpt2();
+    json_error_t je;
+    json_t *root = json_load_file("tests/fixtures/tokenizer/gpt2_own.json", 0, &je);
+    CHECK(root != NULL);
+    if (!t || !root) {
+        json_decref(root);
+        return;
+    }
+    json_t *big = json_object_get(root, "big");
+    size_t la, lb;
+    char *a = test_read_file(test_shared(json_string_value(json_array_get(json_object_get(big, "files"), 0))), &la);
+    char *b = test_read_file(test_shared(json_string_value(json_array_get(json_object_get(big, "files"), 1))), &lb);
+    CHECK(a && b);
+    if (a && b) {
+        size_t cut = (size_t)json_integer_value(json_object_get(big, "cut"));
+        char *nl = memchr(b + cut, '\n', lb - cut);
+        lb = (size_t)(nl - b) + 1;
+        char *text = malloc(la + lb);
+        memcpy(text, a, la);
+        memcpy(text + la, b, lb);
+        CHECK_INT(la + lb, json_integer_value(json_object_get(big, "bytes")));
+        int32_t *ids = NULL;
+        size_t n = 0;
+        struct ps_err err = {0};
+        CHECK_INT(ps_tokenizer_encode(t, text, la + lb, 0, &ids, &n, &err), PS_OK);
+        uint32_t h = 0;
+        for (size_t i = 0; i < n; i++)
+            h = h * 31u + (uint32_t)ids[i] + 1u;
+        CHECK_INT(n, json_integer_value(json_object_get(big, "n_ids")));
+        CHECK_INT(h, json_integer_value(json_object_get(big, "hash")));
+        char *back = NULL;
+        CHECK_INT(ps_tokenizer_decode(t, ids, n, &back, &err), PS_OK);
+        CHECK(back && strlen(back) == la + lb && memcmp(back, text, la + lb) == 0);
+        /* Truncation gives the prefix of the full encoding. */
+        int32_t *ids2 = NULL;
+        size_t n2 = 0;
+        CHECK_INT(ps_tokenizer_encode(t, text, la + lb, 1000, &ids2, &n2, &err), PS_OK);
+        CHECK_INT(n2, 1000);
+        CHECK(ids2 && memcmp(ids2, ids, 1000 * sizeof *ids) == 0);
+        free(ids2);
+        free(back);
+        free(ids);
+        free(text);
+    }
+    free(a);
+    free(b);
+    json_decref(root);
+}
+
+/* ---- other checkpoints and file layouts ---------------------------------- */
+
+/* A folder holding only a symlink to one file of another folder. */
+static const char *only_file(const char *name, const char *src_rel, const char *file)
+{
+    char target[1024], sub[300], *cwd = getcwd(NULL, 0);
+    const char *src = test_shared(src_rel);
+    snprintf(target, sizeof target, "%s%s%s/%s", src[0] == '/' ? "" : cwd,
+             src[0] == '/' ? "" : "/", src, file);
+    free(cwd);
+    mkdir(test_tmp(name), 0755);
+    snprintf(sub, sizeof sub, "%s/%s", name, file);
+    unlink(test_tmp(sub));
+    CHECK(symlink(target, test_tmp(sub)) == 0);
+    return test_tmp(name);
+}
+
+static int32_t *encode_or_fail(const struct ps_tokenizer *t, const char *text, size_t *n)
+{
+    int32_t *ids = NULL;
+    struct ps_err err = {0};
+    *n = 0;
+    if (ps_tokenizer_encode(t, text, strlen(text), 0, &ids, n, &err)) {
+        fprintf(stderr, "  encode \"%s\": %s\n", text, err.msg);
+        test_failures++;
+    }
+    return ids;
+}
+
+/* tokenizer.json alone gives the same ids as the slow files. */
+TEST(tokenizer_json_matches_vocab_files)
+{
+    struct ps_err err = {0};
+    /* lmref tiny GPT-2 and BERT: expected ids from the reference. */
+    struct ps_tokenizer *g = NULL, *b = NULL, *fg = NULL, *fb = NULL;
+    CHECK_INT(ps_tokenizer_load(&g, only_file("tj_gpt2", "lmref/models/gpt2-tiny-f32", "tokenizer.json"), &err), PS_OK);
+    CHECK_INT(ps_tokenizer_load(&b, only_file("tj_bert", "lmref/models/bert-tiny-f32", "tokenizer.json"), &err), PS_OK);
+    json_t *eg = load_shared_json("lmref/expected/gpt2-tiny-f32.json");
+    json_t *eb = load_shared_json("lmref/expected/bert-tiny-f32.json");
+    if (g && b && eg && eb) {
+        CHECK_INT(ps_tokenizer_kind(g), PS_TOKENIZER_BPE);
+        CHECK_INT(ps_tokenizer_kind(b), PS_TOKENIZER_WORDPIECE);
+        CHECK_INT(ps_tokenizer_eos_id(g), 999);
+        CHECK_INT(ps_tokenizer_cls_id(b), 12);
+        CHECK_INT(ps_tokenizer_sep_id(b), 13);
+        CHECK_INT(ps_tokenizer_unk_id(b), 11);
+        for (int m = 0; m < 2; m++) {
+            json_t *items = json_object_get(m ? eb : eg, "items"), *it;
+            size_t i;
+            json_array_foreach(items, i, it) {
+                const char *text = json_string_value(json_object_get(it, "text"));
+                int32_t want[512];
+                size_t n_want = json_ids(json_object_get(it, "input_ids"), want, 512);
+                check_encode(m ? b : g, m ? "tokenizer.json bert" : "tokenizer.json gpt2", text,
+                             strlen(text), want, n_want, !m);
+            }
+        }
+    } else {
+        fprintf(stderr, "  %s\n", err.msg);
+        test_failures++;
+    }
+    /* Real GPT-2 (fake_gpt2's tokenizer.json) against encoder.json + vocab.bpe
+     * on our own strings; real BERT (bert_tiniest) against vocab.txt. */
+    const struct ps_tokenizer *rg = real_gpt2();
+    CHECK_INT(ps_tokenizer_load(&fg, only_file("tj_fake_gpt2", "data/hf-checkpoints/fake_gpt2", "tokenizer.json"), &err), PS_OK);
+    CHECK_INT(ps_tokenizer_load(&fb, only_file("tj_bert_tiniest", "data/hf-checkpoints/bert_tiniest", "tokenizer.json"), &err), PS_OK);
+    struct ps_tokenizer *vb = NULL;
+    CHECK_INT(ps_tokenizer_load(&vb, only_file("vt_bert_tiniest", "data/hf-checkpoints/bert_tiniest", "vocab.txt"), &err), PS_OK);
+    json_error_t je;
+    json_t *own = json_load_file("tests/fixtures/tokenizer/gpt2_own.json", 0, &je);
+    if (rg && fg && fb && vb && own) {
+        CHECK_INT(ps_tokenizer_vocab_size(fg), 50257);
+        CHECK_INT(ps_tokenizer_vocab_size(fb), 30522);
+        json_t *cases = json_object_get(own, "cases"), *c;
+        size_t i, n_same = 0, n_same_b = 0;
+        json_array_foreach(cases, i, c) {
+            const char *text = json_string_value(json_object_get(c, "text"));
+            size_t n1, n2;
+            int32_t *a1 = encode_or_fail(rg, text, &n1), *a2 = encode_or_fail(fg, text, &n2);
+            n_same += n1 == n2 && a1 && a2 && memcmp(a1, a2, n1 * sizeof *a1) == 0;
+            free(a1);
+            free(a2);
+            a1 = encode_or_fail(vb, text, &n1);
+            a2 = encode_or_fail(fb, text, &n2);
+            n_same_b += n1 == n2 && a1 && a2 && memcmp(a1, a2, n1 * sizeof *a1) == 0;
+            free(a1);
+            free(a2);
+        }
+        CHECK_INT(n_same, json_array_size(cases));
+        CHECK_INT(n_same_b, json_array_size(cases));
+    }
+    json_decref(own);
+    json_decref(eg);
+    json_decref(eb);
+    ps_tokenizer_free(g);
+    ps_tokenizer_free(b);
+    ps_tokenizer_free(fg);
+    ps_tokenizer_free(fb);
+    ps_tokenizer_free(vb);
+}
+
+/* The real checkpoints in ../shared/data/hf-checkpoints load and encode. */
+TEST(tokenizer_hf_checkpoints)
+{
+    struct ps_err err = {0};
+    struct ps_tokenizer *t = NULL;
+    size_t n;
+    int32_t *ids;
+    CHECK_INT(ps_tokenizer_load(&t, test_shared("data/hf-checkpoints/fake_gpt2"), &err), PS_OK);
+    if (t) {
+        ids = encode_or_fail(t, "Hello World!", &n);
+        int32_t want[] = {15496, 2159, 0};
+        CHECK(n == 3 && ids && memcmp(ids, want, sizeof want) == 0);
+        CHECK_INT(ps_tokenizer_eos_id(t), 50256);
+        CHECK_INT(ps_tokenizer_unk_id(t), 50256); /* tokenizer_config.json says so */
+        CHECK_INT(ps_tokenizer_pad_id(t), -1);
+        free(ids);
+        ps_tokenizer_free(t);
+    }
+    /* A 21-token toy vocabulary: 4 merges; bytes without a token become
+     * <unk> (19), as transformers' GPT2Tokenizer does. */
+    CHECK_INT(ps_tokenizer_load(&t, test_shared("data/hf-checkpoints/tiny_gpt2"), &err), PS_OK);
+    if (t) {
+        CHECK_INT(ps_tokenizer_vocab_size(t), 21);
+        CHECK_INT(ps_tokenizer_unk_id(t), 19);
+        CHECK_INT(ps_tokenizer_eos_id(t), 20);
+        ids = encode_or_fail(t, " lower newer<|endoftext|>x", &n);
+        /* " low" via the merges Ġ l, Ġl o, Ġlo w; "er" via e r; x -> <unk>. */
+        int32_t want[] = {14, 15, 10, 9, 3, 2, 15, 20, 19};
+        CHECK_INT(n, 9);
+        CHECK(ids && n == 9 && memcmp(ids, want, sizeof want) == 0);
+        free(ids);
+        ps_tokenizer_free(t);
+    }
+    CHECK_INT(ps_tokenizer_load(&t, test_shared("data/hf-checkpoints/bert_tiniest"), &err), PS_OK);
+    if (t) {
+        ids = encode_or_fail(t, "Hello, WORLD!", &n);
+        int32_t want[] = {101, 7592, 1010, 2088, 999, 102};
+        CHECK(n == 6 && ids && memcmp(ids, want, sizeof want) == 0);
+        free(ids);
+        ps_tokenizer_free(t);
+    }
 }
