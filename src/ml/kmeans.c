@@ -102,6 +102,7 @@ struct km {
     float *Cf;           /* k x d, float copy for sgemm */
     float *cc;           /* k squared norms of Cf */
     float cc_max;        /* largest of cc */
+    double *cn;          /* k Euclidean norms of C (bound slack for Cf's rounding) */
     /* per-task partials */
     double *psum;        /* n_tasks x k x d */
     double *pw;          /* n_tasks x k */
@@ -147,6 +148,7 @@ static void km_init(struct km *m, const float *X, const float *w, size_t n, int 
     m->C = ps_xcalloc((size_t)k * (size_t)d, sizeof(double));
     m->Cf = ps_xcalloc((size_t)k * (size_t)d + 1, sizeof(float));
     m->cc = ps_xcalloc((size_t)k + 1, sizeof(float));
+    m->cn = ps_xcalloc((size_t)k + 1, sizeof(double));
     m->psum = ps_xmalloc((size_t)m->n_tasks * (size_t)k * (size_t)d * sizeof(double) + 8);
     m->pw = ps_xmalloc((size_t)m->n_tasks * (size_t)k * sizeof(double) + 8);
     m->pchanged = ps_xcalloc((size_t)m->n_tasks, sizeof(long));
@@ -168,6 +170,7 @@ static void km_release(struct km *m)
     free(m->C);
     free(m->Cf);
     free(m->cc);
+    free(m->cn);
     free(m->psum);
     free(m->pw);
     free(m->pchanged);
@@ -178,13 +181,16 @@ static void km_release(struct km *m)
 static void km_sync_centers(struct km *m)
 {
     for (int j = 0; j < m->k; j++) {
-        double s = 0;
+        double s = 0, sc = 0;
         for (int t = 0; t < m->d; t++) {
-            float v = (float)m->C[(size_t)j * m->d + t];
+            double c = m->C[(size_t)j * m->d + t];
+            float v = (float)c;
             m->Cf[(size_t)j * m->d + t] = v;
             s += (double)v * v;
+            sc += c * c;
         }
         m->cc[j] = (float)s;
+        m->cn[j] = sqrt(sc);
     }
     m->cc_max = 0;
     for (int j = 0; j < m->k; j++)
@@ -216,6 +222,25 @@ static inline double dist2_exact(const float *x, const double *c, int d)
         s0 += u * u;
     }
     return (s0 + s1) + (s2 + s3);
+}
+
+/* Squared distance in float, eight partial sums in a fixed-width loop the
+ * compiler turns into SIMD.  Relative error below (d + 8) ulps: callers
+ * that need a bound widen it by that much. */
+static inline float dist2_f32(const float *x, const float *c, int d)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s = 0;
+    int t = 0;
+    for (; t + 8 <= d; t += 8)
+        for (int q = 0; q < 8; q++) {
+            float u = x[t + q] - c[t + q];
+            acc[q] += u * u;
+        }
+    for (; t < d; t++) {
+        float u = x[t] - c[t];
+        s += u * u;
+    }
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + s;
 }
 
 /*
@@ -540,8 +565,10 @@ static void ham_task(void *vctx, int task, int worker)
             l -= 4 * DBL_EPSILON * fabs(l);
             double bound = c->s[a] > l ? c->s[a] : l;
             if (u > bound) {
-                u = sqrt(dist2_exact(x, m->C + (size_t)a * d, d));
-                u += 4 * DBL_EPSILON * u;
+                /* Tighten u with a float distance to the float centre,
+                 * widened by its rounding error so it stays an upper bound. */
+                u = sqrt((double)dist2_f32(x, m->Cf + (size_t)a * d, d));
+                u += (d + 8) * FLT_EPSILON * u + 2 * FLT_EPSILON * m->cn[a];
                 if (u > bound) {
                     memcpy(xb + (size_t)nb * d, x, (size_t)d * sizeof *xb);
                     ib[nb++] = i;
