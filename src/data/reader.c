@@ -485,8 +485,9 @@ static int csv_finish(struct ps_reader *r, const char *raw, size_t raw_len, int 
             return csv_bad(r, raw, raw_len, nf, e);
         }
     }
+    int feff = 0;
     if (nonascii) {
-        long bad = ps_utf8_invalid_offset(raw, raw_len);
+        long bad = ps__utf8_check_feff(raw, raw_len, &feff);
         if (bad >= 0) {
             e.kind = E_UTF8, e.off = (size_t)bad;
             return csv_bad(r, raw, raw_len, nf, e);
@@ -506,9 +507,8 @@ static int csv_finish(struct ps_reader *r, const char *raw, size_t raw_len, int 
         }
         return csv_bad(r, raw, raw_len, nf, e);
     }
-    /* Every field is stored here (the count matched); they lie in order. */
-    if (nonascii &&
-        memmem(r->fbuf, r->flds[nf - 1].off + r->flds[nf - 1].len, "\xEF\xBB\xBF", 3)) {
+    /* Every field is stored here (the count matched). */
+    if (feff) {
         for (int i = 0; i < nf; i++) {
             struct fld *f = &r->flds[i];
             f->len = ps__utf8_strip_feff(r->fbuf + f->off, f->len);
@@ -519,26 +519,55 @@ static int csv_finish(struct ps_reader *r, const char *raw, size_t raw_len, int 
     return PS_OK;
 }
 
+/* Outcome of the fast scan besides PS_OK / PS_ERR_BAD_ROW / SLOW / NEED_MORE:
+ * a blank line (skipped). */
+#define BLANK 4
+
 /* Result of splitting a quote-free line. */
 struct line_scan {
     int nf;                  /* fields */
     int nonascii;            /* a byte >= 0x80 was seen */
-    size_t last_start;       /* offset of the last field */
+    size_t n;                /* content length (line ending excluded) */
+    size_t consumed;         /* bytes up to and including the '\n' */
     size_t big_off;          /* first byte over the field cap, or SIZE_MAX */
 };
 
-/* Splits a quote-free line p[0..n) at the delimiters.  Returns SLOW if the
- * line holds a quote or a NUL byte; else stores the fields (offsets equal
- * raw offsets), fills *ls and returns PS_OK.  The caller has PAD readable
- * bytes after p + n. */
-static int scan_line_scalar(struct ps_reader *r, const char *p, size_t n, struct line_scan *ls)
+/* Called once the line end e (offset of its '\n', or of the end of data
+ * at end of input) is known: closes the last field, which starts at
+ * `start`, and fills ls.  The field cap counts raw bytes up to the line
+ * end, a CR included, as the quote-state machine of the skip path does. */
+static int scan_close(struct ps_reader *r, const char *p, size_t e, int has_nl, size_t start,
+                      int nf, size_t big, unsigned hi, struct line_scan *ls)
+{
+    size_t ce = e;
+    if (ce > start && p[ce - 1] == '\r')
+        ce--;
+    ls->consumed = e + (size_t)has_nl;
+    if (ce == 0)
+        return BLANK;
+    if (e - start > r->max_field && big == SIZE_MAX)
+        big = start + r->max_field;
+    add_field(r, nf++, start, ce - start);
+    ls->nf = nf;
+    ls->nonascii = (hi & 0x80) != 0;
+    ls->n = ce;
+    ls->big_off = big;
+    return PS_OK;
+}
+
+/* Scans p[0..avail) for the end of a quote-free line, splitting it at the
+ * delimiters on the way (field offsets equal raw offsets).  Returns SLOW if
+ * a quote or NUL comes before the line end, NEED_MORE if no line end is in
+ * the data and more input may follow, BLANK, or PS_OK with ls filled. */
+static int scan_line_scalar(struct ps_reader *r, const char *p, size_t avail,
+                            struct line_scan *ls)
 {
     const unsigned char *u = (const unsigned char *)p;
     unsigned char d = (unsigned char)r->delim, hi = 0;
     size_t start = 0, big = SIZE_MAX;
     int nf = 0;
 
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < avail; i++) {
         unsigned char c = u[i];
         hi |= c;
         if (c == d) {
@@ -546,36 +575,44 @@ static int scan_line_scalar(struct ps_reader *r, const char *p, size_t n, struct
                 big = start + r->max_field;
             add_field(r, nf++, start, i - start);
             start = i + 1;
+        } else if (c == '\n') {
+            return scan_close(r, p, i, 1, start, nf, big, hi, ls);
         } else if (c == '"' || c == 0) {
             return SLOW;
         }
     }
-    add_field(r, nf++, start, n - start);
-    ls->nf = nf;
-    ls->nonascii = (hi & 0x80) != 0;
-    ls->last_start = start;
-    ls->big_off = big;
-    return PS_OK;
+    if (!r->eof)
+        return NEED_MORE;
+    return scan_close(r, p, avail, 0, start, nf, big, hi, ls);
 }
 
 #if defined(__SSE2__)
-static int scan_line_sse2(struct ps_reader *r, const char *p, size_t n, struct line_scan *ls)
+/* The same, 16 bytes per step: one compare per special byte, movemask to
+ * bitmasks, then a walk over the delimiter bits.  Reads up to 15 bytes
+ * past avail (the buffer's PAD), masked off. */
+static int scan_line_sse2(struct ps_reader *r, const char *p, size_t avail,
+                          struct line_scan *ls)
 {
-    const __m128i vd = _mm_set1_epi8(r->delim), vq = _mm_set1_epi8('"'),
-                  vz = _mm_setzero_si128();
+    const __m128i vd = _mm_set1_epi8(r->delim), vn = _mm_set1_epi8('\n'),
+                  vq = _mm_set1_epi8('"'), vz = _mm_setzero_si128();
     unsigned hi = 0;
     size_t start = 0, big = SIZE_MAX;
     int nf = 0;
 
-    for (size_t i = 0; i < n; i += 16) {
+    for (size_t i = 0; i < avail; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
         unsigned md = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vd));
+        unsigned mn = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vn));
         unsigned mq = (unsigned)_mm_movemask_epi8(
             _mm_or_si128(_mm_cmpeq_epi8(v, vq), _mm_cmpeq_epi8(v, vz)));
         unsigned mh = (unsigned)_mm_movemask_epi8(v);
-        if (n - i < 16) {
-            unsigned valid = (1u << (n - i)) - 1;
-            md &= valid, mq &= valid, mh &= valid;
+        if (avail - i < 16) {
+            unsigned valid = (1u << (avail - i)) - 1;
+            md &= valid, mn &= valid, mq &= valid, mh &= valid;
+        }
+        if (mn) {
+            unsigned before = (1u << __builtin_ctz(mn)) - 1;  /* bytes before the '\n' */
+            md &= before, mq &= before, mh &= before;
         }
         if (mq)
             return SLOW;
@@ -588,44 +625,41 @@ static int scan_line_sse2(struct ps_reader *r, const char *p, size_t n, struct l
             add_field(r, nf++, start, at - start);
             start = at + 1;
         }
+        if (mn)
+            return scan_close(r, p, i + (size_t)__builtin_ctz(mn), 1, start, nf, big,
+                              hi ? 0x80 : 0, ls);
     }
-    add_field(r, nf++, start, n - start);
-    ls->nf = nf;
-    ls->nonascii = hi != 0;
-    ls->last_start = start;
-    ls->big_off = big;
-    return PS_OK;
+    if (!r->eof)
+        return NEED_MORE;
+    return scan_close(r, p, avail, 0, start, nf, big, hi ? 0x80 : 0, ls);
 }
 #endif
 
-/* Fast path for a line p[0..n) (line ending excluded; cr: it was CRLF)
- * that has no quote. */
-static int csv_fast(struct ps_reader *r, const char *p, size_t n, int cr)
+/* Fast path for the record at p, with avail bytes of data: a line without
+ * quotes.  Returns SLOW, NEED_MORE or BLANK for the caller to act on, else
+ * the record's status with *ls describing it. */
+static int csv_fast(struct ps_reader *r, const char *p, size_t avail, struct line_scan *ls)
 {
-    struct line_scan ls;
     int rc;
 #if defined(__SSE2__)
     if (!ps__reader_force_scalar)
-        rc = scan_line_sse2(r, p, n, &ls);
+        rc = scan_line_sse2(r, p, avail, ls);
     else
 #endif
-        rc = scan_line_scalar(r, p, n, &ls);
-    if (rc == SLOW)
-        return SLOW;
-    /* The field cap counts raw bytes up to the line end, a CR included,
-     * as the quote-state machine of the skip path does. */
-    if (ls.big_off == SIZE_MAX && n + (size_t)cr - ls.last_start > r->max_field)
-        ls.big_off = ls.last_start + r->max_field;
+        rc = scan_line_scalar(r, p, avail, ls);
+    if (rc != PS_OK)
+        return rc;
 
     /* Fields are the raw spans: one copy, then NULs over the delimiters. */
+    size_t n = ls->n;
     fbuf_reserve(r, n + 1);
     memcpy(r->fbuf, p, n);
-    int ns = ls.nf < r->fcap_n ? ls.nf : r->fcap_n;
+    int ns = ls->nf < r->fcap_n ? ls->nf : r->fcap_n;
     for (int i = 0; i < ns; i++)
         r->fbuf[r->flds[i].off + r->flds[i].len] = '\0';
     r->fbuf[n] = '\0';
     struct rec_err e = { E_NONE, 0 };
-    return csv_finish(r, p, n, ls.nf, e, ls.big_off, ls.nonascii, 0);
+    return csv_finish(r, p, n, ls->nf, e, ls->big_off, ls->nonascii, 0);
 }
 
 /* General decoder for the record at p, with data up to end.  Returns
@@ -803,43 +837,32 @@ static int csv_next(struct ps_reader *r)
             continue;
         }
         char *p = r->buf + r->pos, *end = r->buf + r->len;
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        /* A record with more than max_record + 1 bytes and no end yet is
-         * over the cap whatever follows (+1: a CR before the LF). */
-        if (!nl && !r->eof) {
-            if ((size_t)(end - p) > r->max_record + 1)
-                return csv_skip_big(r);
-            long got = fill(r);
-            if (got < 0)
-                return r->fatal = (int)got;
-            continue;
-        }
-        char *le = nl ? nl : end;                 /* line end */
-        char *ce = le;                            /* content end */
-        if (ce > p && ce[-1] == '\r')
-            ce--;
-        if (ce == p) {                            /* blank line: skipped */
-            r->pos = (size_t)(le - r->buf) + (nl ? 1 : 0);
+        struct line_scan ls;
+        r->line = r->next_line;
+        int rc = csv_fast(r, p, (size_t)(end - p), &ls);
+        if (rc == BLANK) {
+            r->pos += ls.consumed;
             r->next_line++;
             continue;
         }
-        r->line = r->next_line;
-        int rc = csv_fast(r, p, (size_t)(ce - p), ce < le);
-        if (rc != SLOW) {
+        if (rc == PS_OK || rc == PS_ERR_BAD_ROW) {
             r->raw = p;
-            r->raw_len = (size_t)(ce - p);
+            r->raw_len = ls.n;
             if (rc == PS_ERR_BAD_ROW && r->trunc_raw && r->raw_len > raw_keep(r))
                 r->raw_len = raw_keep(r);
             p[r->raw_len] = '\0';
-            r->pos = (size_t)(le - r->buf) + (nl ? 1 : 0);
+            r->pos += ls.consumed;
             r->next_line++;
             r->n_records++;
             return rc;
         }
-        size_t consumed, raw_len;
-        long nls;
-        rc = csv_slow(r, p, end, &consumed, &raw_len, &nls);
+        size_t consumed = 0, raw_len = 0;
+        long nls = 0;
+        if (rc == SLOW)
+            rc = csv_slow(r, p, end, &consumed, &raw_len, &nls);
         if (rc == NEED_MORE) {
+            /* A record with more than max_record + 1 bytes and no end yet
+             * is over the cap whatever follows (+1: a CR before the LF). */
             if ((size_t)(end - p) > r->max_record + 1)
                 return csv_skip_big(r);
             long got = fill(r);

@@ -21,8 +21,16 @@
 
 long ps_utf8_invalid_offset(const char *s, size_t len)
 {
+    int feff;
+    return ps__utf8_check_feff(s, len, &feff);
+}
+
+long ps__utf8_check_feff(const char *s, size_t len, int *has_feff)
+{
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
+
+    *has_feff = 0;
 
     while (i < len) {
         /* ASCII fast path: 8 bytes whose high bits are all clear. */
@@ -68,6 +76,8 @@ long ps_utf8_invalid_offset(const char *s, size_t len)
         for (size_t k = 2; k <= n; k++)
             if ((p[i + k] & 0xC0) != 0x80)
                 return (long)i;
+        if (c == 0xEF && p[i + 1] == 0xBB && p[i + 2] == 0xBF)
+            *has_feff = 1;
         i += n + 1;
     }
     return -1;

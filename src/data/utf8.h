@@ -16,6 +16,10 @@
  * first malformed sequence (as Python's UnicodeDecodeError.start), or -1. */
 long ps__utf8_invalid_offset_ref(const char *s, size_t len);
 
+/* ps_utf8_invalid_offset that also sets *has_feff to 1 when the valid
+ * prefix holds a U+FEFF (the reader strips them only then). */
+long ps__utf8_check_feff(const char *s, size_t len, int *has_feff);
+
 /* Removes every U+FEFF (EF BB BF) from s[0..len) in place; returns the new
  * length.  s must be valid UTF-8. */
 size_t ps__utf8_strip_feff(char *s, size_t len);
