@@ -1035,17 +1035,52 @@ done:
 
 /* ---- the row loop ---- */
 
+/* Writes one CSV field at o (room for 2n + 2 bytes); returns its length. */
+static size_t csv_put(char *o, const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= '"' && (ch == ',' || ch == '"' || ch == '\n' || ch == '\r'))
+            break;
+    }
+    if (i == n) {
+        memcpy(o, s, n);
+        return n;
+    }
+    size_t k = 0;
+    o[k++] = '"';
+    for (i = 0; i < n; i++) {
+        if (s[i] == '"')
+            o[k++] = '"';
+        o[k++] = s[i];
+    }
+    o[k++] = '"';
+    return k;
+}
+
+/* The canonical row into c->row, noting where each field starts.  Sized
+ * once for the worst case (every byte a quote), then written directly:
+ * this is the hot path of the whole step. */
 static void format_row(struct clean *c)
 {
     struct ps_buf *b = &c->row;
-    ps_buf_reset(b);
+    size_t need = 2;
+    for (int i = 0; i < c->n_cols; i++)
+        need += 2 * c->cols[i].len + 3;
+    if (b->cap < need)
+        b->data = ps_xgrow(b->data, &b->cap, need, 1);
+    char *o = b->data;
+    size_t n = 0;
     for (int i = 0; i < c->n_cols; i++) {
         if (i)
-            ps_buf_putc(b, ',');
-        c->field_off[i] = b->len;
-        csv_field(b, c->cols[i].v, c->cols[i].len);
+            o[n++] = ',';
+        c->field_off[i] = n;
+        n += csv_put(o + n, c->cols[i].v, c->cols[i].len);
     }
-    ps_buf_putc(b, '\n');
+    o[n++] = '\n';
+    o[n] = '\0';
+    b->len = n;
 }
 
 static void collect_value(struct col *col)
@@ -1317,7 +1352,11 @@ static int process_record(struct clean *c, struct ps_err *err)
             }
         }
     }
-    ps_buf_append(&c->outbuf, c->row.data, c->row.len);
+    struct ps_buf *ob = &c->outbuf;
+    if (ob->cap < ob->len + c->row.len + 1)
+        ob->data = ps_xgrow(ob->data, &ob->cap, ob->len + c->row.len + 1, 1);
+    memcpy(ob->data + ob->len, c->row.data, c->row.len + 1);
+    ob->len += c->row.len;
     return PS_OK;
 }
 
