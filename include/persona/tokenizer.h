@@ -73,6 +73,10 @@ int ps_tokenizer_load_file(struct ps_tokenizer **out, const char *tokenizer_json
 const char *ps_tokenizer_token_bytes(const struct ps_tokenizer *t, int32_t id, size_t *len);
 /* The id of a token given in its vocabulary form, or -1. */
 int32_t ps_tokenizer_find(const struct ps_tokenizer *t, const char *token, size_t len);
+/* ps_tokenizer_decode that also gives the length (the text may hold NUL
+ * bytes when the ids encode some); len may be NULL. */
+int ps_tokenizer_decode_n(const struct ps_tokenizer *t, const int32_t *ids, size_t n_ids,
+                          char **text, size_t *len, struct ps_err *err);
 /* [MASK] id, -1 when absent. */
 int32_t ps_tokenizer_mask_id(const struct ps_tokenizer *t);
 

@@ -1383,7 +1383,15 @@ int ps_tokenizer_encode(const struct ps_tokenizer *t, const char *text, size_t l
 int ps_tokenizer_decode(const struct ps_tokenizer *t, const int32_t *ids, size_t n_ids,
                         char **text, struct ps_err *err)
 {
+    return ps_tokenizer_decode_n(t, ids, n_ids, text, NULL, err);
+}
+
+int ps_tokenizer_decode_n(const struct ps_tokenizer *t, const int32_t *ids, size_t n_ids,
+                          char **text, size_t *len, struct ps_err *err)
+{
     *text = NULL;
+    if (len)
+        *len = 0;
     struct ps_buf b;
     ps_buf_init(&b);
     int rc = t->kind == PS_TOKENIZER_BPE ? ps__bpe_decode(t, ids, n_ids, &b, err)
@@ -1393,6 +1401,8 @@ int ps_tokenizer_decode(const struct ps_tokenizer *t, const int32_t *ids, size_t
         return rc;
     }
     *text = b.data;
+    if (len)
+        *len = b.len;
     return PS_OK;
 }
 
