@@ -550,3 +550,54 @@ TEST(clean_preset_amazon_reviews)
         run_release(&r);
     }
 }
+
+TEST(clean_texts_two_inputs_set_and_tokens)
+{
+    /* the same layout with columns in another order; kind from --set,
+     * lower-cased; a negative rating; whitespace-only text is missing */
+    static const char a[] = "user_id,text,rating,ts\nu1,\"good, really\",5,2021-01-01\nu2,\"  \",4,2021-01-01\n";
+    static const char b[] = "ts,rating,user_id,text\n2021-01-02,-1,u3,bad\n1609459200,5,u1,\"good, really\"\n";
+    struct run r;
+    run_init(&r, PS_SCHEMA_TEXTS, test_write_file("clean_ta.csv", a, sizeof a - 1));
+    r.in[1] = test_write_file("clean_tb.csv", b, sizeof b - 1);
+    r.p.n_inputs = 2;
+    r.p.constants = "kind=Review";
+    CHECK_INT(run_go(&r), PS_OK);
+    /* b's last row equals a's first once normalised: an exact duplicate across files */
+    CHECK_STR(r.out, "user_id,text,ts,kind,item_id,rating\nu1,\"good, really\",1609459200,review,,5\n");
+    CHECK_INT(r.s.exact_duplicates, 1);
+    CHECK_INT(reason(&r.s, "missing:text"), 1);
+    CHECK_INT(reason(&r.s, "negative:rating"), 1);
+    CHECK_CONTAINS(r.quar, "file,line,reason,raw\n");
+    CHECK_CONTAINS(r.quar, "clean_tb.csv,2,\"column \"\"rating\"\": negative value \"\"-1\"\"\",\"2021-01-02,-1,u3,bad\"\n");
+    CHECK_CONTAINS(r.quar, "clean_ta.csv,3,\"column \"\"text\"\": missing value\",\"u2,\"\"  \"\",4,2021-01-01\"\n");
+    run_release(&r);
+}
+
+TEST(clean_unknown_events_capped_and_dedup_none)
+{
+    static const char data[] = "user_id,ts,event\na,1,zz\nb,1,yy\nc,1,zz\nd,1,xx\n";
+    struct run r;
+    run_init(&r, PS_SCHEMA_EVENTS, test_write_file("clean_unk.csv", data, sizeof data - 1));
+    r.p.max_unknown_events = 2;
+    CHECK_INT(run_go(&r), PS_OK);
+    CHECK_INT(r.s.quarantined, 4);
+    CHECK_INT(r.s.n_unknown_events, 3); /* zz 2, yy 1, then (other) for xx */
+    CHECK_STR(r.s.unknown_events[0].name, "yy");
+    CHECK_STR(r.s.unknown_events[1].name, "zz");
+    CHECK_INT(r.s.unknown_events[1].count, 2);
+    CHECK_STR(r.s.unknown_events[2].name, "(other)");
+    CHECK_INT(r.s.unknown_events[2].count, 1);
+    run_release(&r);
+
+    static const char items[] = "item_id,title\nx,One\nx,Two\n";
+    run_init(&r, PS_SCHEMA_ITEMS, test_write_file("clean_items.csv", items, sizeof items - 1));
+    CHECK_INT(run_go(&r), PS_OK);
+    CHECK_INT(r.s.key_duplicates, 1); /* items default to one row per item_id */
+    run_release(&r);
+    run_init(&r, PS_SCHEMA_ITEMS, test_write_file("clean_items.csv", items, sizeof items - 1));
+    r.p.dedup_key = "none";
+    CHECK_INT(run_go(&r), PS_OK);
+    CHECK_INT(r.s.rows_out, 2);
+    run_release(&r);
+}

@@ -1041,7 +1041,7 @@ static size_t csv_put(char *o, const char *s, size_t n)
     size_t i;
     for (i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if (ch <= '"' && (ch == ',' || ch == '"' || ch == '\n' || ch == '\r'))
+        if (ch <= ',' && (ch == ',' || ch == '"' || ch == '\n' || ch == '\r'))
             break;
     }
     if (i == n) {
