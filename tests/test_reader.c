@@ -12,8 +12,10 @@
 #include "test.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "persona/core.h"
 #include "persona/reader.h"
@@ -445,6 +447,46 @@ TEST(reader_open_errors)
     p.n_columns = 2;
     CHECK_INT(ps_reader_open_mem(&r, "1,2\n", 4, &p, &err), PS_ERR_USAGE);
     CHECK_STR(err.msg, "duplicate declared column \"a\"");
+}
+
+TEST(reader_io_paths)
+{
+    /* A directory opens but cannot be read: a fatal I/O error at open. */
+    struct ps_reader *r;
+    struct ps_err err = { 0 };
+    CHECK_INT(ps_reader_open(&r, "tests", NULL, &err), PS_ERR_IO);
+    CHECK_STR(err.msg, "tests: read error: Is a directory");
+
+    /* "-" reads standard input, named <stdin>; .jsonl is sniffed by name. */
+    static const char data[] = "{\"a\": 1}\n{\"a\": \"x\"}\n";
+    const char *path = test_write_file("in.jsonl", data, sizeof data - 1);
+    int saved = dup(0), fd = open(path, O_RDONLY);
+    CHECK(saved >= 0 && fd >= 0);
+    dup2(fd, 0);
+    close(fd);
+    struct ps_reader_params p = ps_reader_default_params();
+    p.format = PS_FORMAT_JSONL;
+    CHECK_INT(ps_reader_open(&r, "-", &p, &err), PS_OK);
+    if (r) {
+        CHECK_STR(ps_reader_name(r), "<stdin>");
+        CHECK_INT(ps_reader_next(r), PS_OK);
+        CHECK_STR(ps_reader_field(r, 0, NULL), "1");
+        CHECK_INT(ps_reader_next(r), PS_OK);
+        CHECK_STR(ps_reader_field(r, 0, NULL), "x");
+        CHECK_INT(ps_reader_next(r), PS_DONE);
+        CHECK_INT(ps_reader_next(r), PS_DONE);
+        ps_reader_close(r);
+    }
+    dup2(saved, 0);
+    close(saved);
+    CHECK_INT(ps_reader_open(&r, path, NULL, &err), PS_OK);
+    if (r) {
+        CHECK_INT(ps_reader_format(r), PS_FORMAT_JSONL);
+        CHECK_INT(ps_reader_delimiter(r), 0);
+        CHECK_STR(ps_reader_name(r), path);
+        ps_reader_close(r);
+    }
+    ps_reader_close(NULL);
 }
 
 /* ------------------------------------------------------------------ */
