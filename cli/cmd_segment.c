@@ -328,6 +328,8 @@ static int cmd_segment_main(int argc, char **argv)
     struct ps_pool *pool = ps_pool_new((int)threads);
     int rc;
     if (p.km.algorithm == PS_KMEANS_MINIBATCH) {
+        if (truth)
+            ps_log(PS_LOG_WARN, "--truth is not evaluated with --algorithm minibatch");
         rc = ps__segment_minibatch_cli(features, &p, pool, out, quiet, &err);
         ps_pool_free(pool);
         return rc ? cli_fail_err(&err) : CLI_OK;

@@ -1668,6 +1668,8 @@ int ps__segment_minibatch_cli(const char *features, const struct ps_segment_para
     size_t len = strlen(features);
     if (len < 4 || strcmp(features + len - 4, ".npy") != 0)
         return ps_err_set(err, PS_ERR_USAGE, "--algorithm minibatch streams a .npy file, got \"%s\"", features);
+    if (p->k == 0)
+        return ps_err_set(err, PS_ERR_USAGE, "--k auto needs the exact algorithms; give --k N with minibatch");
     double t0 = ps_now();
     struct ps_npy_reader *r = NULL;
     int rc = ps_npy_reader_open(&r, features, err);
@@ -1765,7 +1767,7 @@ int ps__segment_minibatch_cli(const char *features, const struct ps_segment_para
         struct npy_src src = {r, cols, sel, d, &m.scaler, ps_xmalloc(cols * sizeof(float) * 4096), 4096};
         struct ps_row_source rs = {n, d, npy_src_read, &src};
         struct ps_kmeans_params kp = p->km;
-        kp.k = p->k ? p->k : 8;
+        kp.k = p->k;
         rc = ps_kmeans_minibatch(&rs, &kp, pool, 1, &km, err);
         free(src.tmp);
         if (rc)
