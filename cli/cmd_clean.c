@@ -14,8 +14,8 @@
     "                     --in FILE [--in FILE...] --out FILE --quarantine FILE\n"     \
     "                     [--summary FILE.json] [--strict] [options]\n"               \
     "\n"                                                                              \
-    "  --schema NAME        table to write: events, texts, items, users (default:\n"  \
-    "                       the preset's table, else events)\n"                       \
+    "  --schema NAME        table to write: events, texts, items, users (may be\n"    \
+    "                       left out with --preset: its first table)\n"               \
     "  --preset NAME        a public layout: taobao, tianchi-mobile, online-retail\n" \
     "                       (events or items), amazon-reviews (texts)\n"              \
     "  --in FILE            input CSV or JSON Lines (- = stdin); repeat for several\n" \
