@@ -1191,7 +1191,9 @@ static int jsonl_next(struct ps_reader *r)
         size_t n = (size_t)(le - p);
         if (n > 0 && p[n - 1] == '\r')
             n--;
-        if (is_blank(p, n))
+        /* Size first: a blank line over the cap is a bad row whether or
+         * not it fits in the buffer (the skip path cannot tell). */
+        if (n <= r->max_record && is_blank(p, n))
             continue;
         r->raw = p;
         r->raw_len = n;
