@@ -21,8 +21,25 @@
 #include "lm/tokenizer_impl.h"
 #include "lm/unicode.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Pre-tokenizer class of every BMP code point (64 KB), filled once by the
+ * first tokenizer load; other planes ask utf8proc. */
+static unsigned char bmp_class[65536];
+static pthread_once_t bmp_once = PTHREAD_ONCE_INIT;
+
+static void init_bmp_class(void)
+{
+    for (uint32_t c = 0; c < 65536; c++)
+        bmp_class[c] = (unsigned char)ps__uc_class(c);
+}
+
+static inline int cls(uint32_t cp)
+{
+    return cp < 65536 ? bmp_class[cp] : (int)ps__uc_class(cp);
+}
 
 /* ---- the byte <-> unicode map ------------------------------------------ */
 
@@ -43,8 +60,11 @@ uint32_t ps__bpe_byte_cp(unsigned b)
     return 256 + n;
 }
 
+static const struct ps__merge *merge_find(const struct ps_tokenizer *t, int32_t a, int32_t b);
+
 void ps__bpe_init_bytes(struct ps_tokenizer *t)
 {
+    pthread_once(&bmp_once, init_bmp_class);
     int cp_byte[0x144];
     for (int i = 0; i < 0x144; i++)
         cp_byte[i] = -1;
@@ -89,6 +109,13 @@ void ps__bpe_init_bytes(struct ps_tokenizer *t)
         }
         t->bytes_len[id] = (uint32_t)(off - t->bytes_off[id]);
     }
+    t->byte_pairs = ps_xmalloc(65536 * sizeof *t->byte_pairs);
+    for (unsigned a = 0; a < 256; a++)
+        for (unsigned b = 0; b < 256; b++) {
+            const struct ps__merge *m = merge_find(t, t->byte_id[a], t->byte_id[b]);
+            t->byte_pairs[a << 8 | b].rank = m ? m->rank : -1;
+            t->byte_pairs[a << 8 | b].id = m ? m->id : -1;
+        }
 }
 
 /* ---- the merge table --------------------------------------------------- */
@@ -98,25 +125,31 @@ static inline uint64_t pair_key(int32_t a, int32_t b)
     return (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
 }
 
-static inline size_t pair_hash(uint64_t k)
+static inline uint64_t pair_hash(uint64_t k)
 {
     k ^= k >> 29;
     k *= 0xBF58476D1CE4E5B9ULL;
     k ^= k >> 32;
-    return (size_t)k;
+    k *= 0x94D049BB133111EBULL;
+    k ^= k >> 31;
+    return k;
+}
+
+static inline uint32_t pair_fp(uint64_t h)
+{
+    return (uint32_t)(h >> 32) | 1u;
 }
 
 static const struct ps__merge *merge_find(const struct ps_tokenizer *t, int32_t a, int32_t b)
 {
     if (!t->merges || a < 0 || b < 0)
         return NULL;
-    uint64_t k = pair_key(a, b);
-    size_t j = pair_hash(k) & t->merge_mask;
-    while (t->merges[j].rank >= 0) {
-        if (t->merges[j].key == k)
+    uint64_t k = pair_key(a, b), h = pair_hash(k);
+    uint32_t fp = pair_fp(h);
+    size_t j = (size_t)h & t->merge_mask;
+    for (uint32_t f; (f = t->merge_fp[j]) != 0; j = (j + 1) & t->merge_mask)
+        if (f == fp && t->merges[j].key == k)
             return &t->merges[j];
-        j = (j + 1) & t->merge_mask;
-    }
     return NULL;
 }
 
@@ -124,20 +157,22 @@ static void merge_grow(struct ps_tokenizer *t)
 {
     size_t n_slots = t->merges ? (t->merge_mask + 1) * 2 : 1024;
     struct ps__merge *m = ps_xmalloc(n_slots * sizeof *m);
-    for (size_t i = 0; i < n_slots; i++)
-        m[i].rank = -1;
+    uint32_t *fp = ps_xcalloc(n_slots, sizeof *fp);
     if (t->merges) {
         for (size_t i = 0; i <= t->merge_mask; i++) {
-            if (t->merges[i].rank < 0)
+            if (!t->merge_fp[i])
                 continue;
-            size_t j = pair_hash(t->merges[i].key) & (n_slots - 1);
-            while (m[j].rank >= 0)
+            size_t j = (size_t)pair_hash(t->merges[i].key) & (n_slots - 1);
+            while (fp[j])
                 j = (j + 1) & (n_slots - 1);
+            fp[j] = t->merge_fp[i];
             m[j] = t->merges[i];
         }
         free(t->merges);
+        free(t->merge_fp);
     }
     t->merges = m;
+    t->merge_fp = fp;
     t->merge_mask = n_slots - 1;
 }
 
@@ -164,13 +199,14 @@ int ps__bpe_add_merge(struct ps_tokenizer *t, const char *a, size_t alen, const 
     }
     if (!t->merges || (t->n_merges + 1) * 2 > t->merge_mask + 1)
         merge_grow(t);
-    uint64_t k = pair_key(ia, ib);
-    size_t j = pair_hash(k) & t->merge_mask;
-    while (t->merges[j].rank >= 0 && t->merges[j].key != k)
+    uint64_t k = pair_key(ia, ib), h = pair_hash(k);
+    size_t j = (size_t)h & t->merge_mask;
+    while (t->merge_fp[j] && t->merges[j].key != k)
         j = (j + 1) & t->merge_mask;
-    if (t->merges[j].rank < 0)
+    if (!t->merge_fp[j])
         t->n_merges++;
     /* A repeated pair takes its later rank, as in encoder.py and HF. */
+    t->merge_fp[j] = pair_fp(h);
     t->merges[j].key = k;
     t->merges[j].rank = rank;
     t->merges[j].id = iab;
@@ -179,11 +215,16 @@ int ps__bpe_add_merge(struct ps_tokenizer *t, const char *a, size_t alen, const 
 
 /* ---- merging one pre-token --------------------------------------------- */
 
+/* Words up to this many bytes merge by scanning instead of a heap. */
+#define SMALL_WORD 16
+
 /* Per-call scratch, grown to the longest pre-token seen. */
 struct bpe_work {
     int32_t *sym;   /* symbol id at each start position, -2 = merged away */
     int32_t *nxt;   /* next live position, -1 = end */
     int32_t *prv;   /* previous live position, -1 = start */
+    int32_t *prank; /* rank of the pair starting here, -1 = none */
+    int32_t *pid;   /* id that pair merges into */
     uint64_t *heap; /* (rank << 32 | position), min-heap */
     size_t cap;     /* positions allocated (heap: 3 * cap) */
     size_t n_heap;
@@ -199,16 +240,22 @@ static void work_reserve(struct bpe_work *w, size_t n)
     free(w->sym);
     free(w->nxt);
     free(w->prv);
+    free(w->prank);
+    free(w->pid);
     free(w->heap);
     w->sym = ps_xmalloc(cap * sizeof *w->sym);
     w->nxt = ps_xmalloc(cap * sizeof *w->nxt);
     w->prv = ps_xmalloc(cap * sizeof *w->prv);
+    w->prank = ps_xmalloc(cap * sizeof *w->prank);
+    w->pid = ps_xmalloc(cap * sizeof *w->pid);
     w->heap = ps_xmalloc(3 * cap * sizeof *w->heap);
     w->cap = cap;
 }
 
 static void work_release(struct bpe_work *w)
 {
+    free(w->prank);
+    free(w->pid);
     free(w->sym);
     free(w->nxt);
     free(w->prv);
@@ -228,34 +275,51 @@ static void heap_push(struct bpe_work *w, uint64_t v)
     w->heap[i] = v;
 }
 
-static uint64_t heap_pop(struct bpe_work *w)
+/* Moves v down from slot i of a heap of n entries. */
+static void sift_down(uint64_t *heap, size_t n, size_t i, uint64_t v)
 {
-    uint64_t top = w->heap[0], v = w->heap[--w->n_heap];
-    size_t i = 0, n = w->n_heap;
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n)
             break;
-        if (c + 1 < n && w->heap[c + 1] < w->heap[c])
+        if (c + 1 < n && heap[c + 1] < heap[c])
             c++;
-        if (v <= w->heap[c])
+        if (v <= heap[c])
             break;
-        w->heap[i] = w->heap[c];
+        heap[i] = heap[c];
         i = c;
     }
-    if (n)
-        w->heap[i] = v;
+    heap[i] = v;
+}
+
+static uint64_t heap_pop(struct bpe_work *w)
+{
+    uint64_t top = w->heap[0], v = w->heap[--w->n_heap];
+    if (w->n_heap)
+        sift_down(w->heap, w->n_heap, 0, v);
     return top;
+}
+
+/* Looks up the pair starting at pos, remembers its rank and result, and
+ * queues it.  A pair never recurs at a position once it changed (symbols
+ * only grow), so a queued entry is current iff its rank equals prank. */
+static int set_pair(const struct ps_tokenizer *t, struct bpe_work *w, int32_t pos)
+{
+    int32_t q = w->nxt[pos];
+    const struct ps__merge *m = q >= 0 ? merge_find(t, w->sym[pos], w->sym[q]) : NULL;
+    if (!m) {
+        w->prank[pos] = -1;
+        return 0;
+    }
+    w->prank[pos] = m->rank;
+    w->pid[pos] = m->id;
+    return 1;
 }
 
 static void push_pair(const struct ps_tokenizer *t, struct bpe_work *w, int32_t pos)
 {
-    int32_t q = w->nxt[pos];
-    if (q < 0)
-        return;
-    const struct ps__merge *m = merge_find(t, w->sym[pos], w->sym[q]);
-    if (m)
-        heap_push(w, (uint64_t)(uint32_t)m->rank << 32 | (uint32_t)pos);
+    if (set_pair(t, w, pos))
+        heap_push(w, (uint64_t)(uint32_t)w->prank[pos] << 32 | (uint32_t)pos);
 }
 
 static int emit_symbol(const struct ps_tokenizer *t, int32_t id, unsigned char byte,
@@ -285,21 +349,51 @@ static int bpe_word(const struct ps_tokenizer *t, const unsigned char *s, size_t
         w->prv[i] = (int32_t)i - 1;
         w->nxt[i] = i + 1 < n ? (int32_t)i + 1 : -1;
     }
-    w->n_heap = 0;
-    for (size_t i = 0; i + 1 < n; i++)
-        push_pair(t, w, (int32_t)i);
+    /* First round: every adjacent byte pair, from the dense table (the
+     * lookups are independent, so they overlap), then one heapify. */
+    size_t nh = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        struct ps__bpair bp = t->byte_pairs[(unsigned)s[i] << 8 | s[i + 1]];
+        w->prank[i] = bp.rank;
+        w->pid[i] = bp.id;
+        if (bp.rank >= 0)
+            w->heap[nh++] = (uint64_t)(uint32_t)bp.rank << 32 | (uint32_t)i;
+    }
+    w->prank[n - 1] = -1;
+    if (n <= SMALL_WORD) {
+        /* Short words (most English ones): scanning for the leftmost lowest
+         * rank beats heap upkeep; the order of merges is the same. */
+        for (;;) {
+            int32_t best = -1, best_rank = INT32_MAX;
+            for (int32_t i = 0; i >= 0; i = w->nxt[i])
+                if (w->prank[i] >= 0 && w->prank[i] < best_rank) {
+                    best_rank = w->prank[i];
+                    best = i;
+                }
+            if (best < 0)
+                break;
+            int32_t q = w->nxt[best];
+            w->sym[best] = w->pid[best];
+            w->sym[q] = -2;
+            w->nxt[best] = w->nxt[q];
+            if (w->nxt[q] >= 0)
+                w->prv[w->nxt[q]] = best;
+            if (w->prv[best] >= 0)
+                set_pair(t, w, w->prv[best]);
+            set_pair(t, w, best);
+        }
+        goto emit;
+    }
+    for (size_t i = nh / 2; i-- > 0;)
+        sift_down(w->heap, nh, i, w->heap[i]);
+    w->n_heap = nh;
     while (w->n_heap) {
         uint64_t top = heap_pop(w);
         int32_t rank = (int32_t)(top >> 32), pos = (int32_t)(uint32_t)top;
-        if (w->sym[pos] < 0)
-            continue; /* merged into its left neighbour meanwhile */
+        if (w->sym[pos] < 0 || w->prank[pos] != rank)
+            continue; /* merged away, or the pair at pos changed since */
         int32_t q = w->nxt[pos];
-        if (q < 0)
-            continue;
-        const struct ps__merge *m = merge_find(t, w->sym[pos], w->sym[q]);
-        if (!m || m->rank != rank)
-            continue; /* the pair at pos changed since it was pushed */
-        w->sym[pos] = m->id;
+        w->sym[pos] = w->pid[pos];
         w->sym[q] = -2;
         w->nxt[pos] = w->nxt[q];
         if (w->nxt[q] >= 0)
@@ -308,6 +402,7 @@ static int bpe_word(const struct ps_tokenizer *t, const unsigned char *s, size_t
             push_pair(t, w, w->prv[pos]);
         push_pair(t, w, pos);
     }
+emit:
     for (int32_t i = 0; i >= 0; i = w->nxt[i]) {
         int rc = emit_symbol(t, w->sym[i], s[i], out, err);
         if (rc)
@@ -339,25 +434,12 @@ static inline uint32_t dec(const unsigned char *p, size_t *n)
            (uint32_t)(p[2] & 0x3F) << 6 | (p[3] & 0x3F);
 }
 
-static unsigned char ascii_class[128];
-
-__attribute__((constructor)) static void init_ascii_class(void)
-{
-    for (uint32_t c = 0; c < 128; c++)
-        ascii_class[c] = (unsigned char)ps__uc_class(c);
-}
-
-static inline int cls(uint32_t cp)
-{
-    return cp < 128 ? ascii_class[cp] : (int)ps__uc_class(cp);
-}
-
 /* End of the run of code points of class k starting at byte j. */
 static size_t run_end(const unsigned char *s, size_t j, size_t len, int k)
 {
     while (j < len) {
         if (s[j] < 0x80) {
-            if (ascii_class[s[j]] != k)
+            if (bmp_class[s[j]] != k)
                 break;
             j++;
             continue;

@@ -157,6 +157,8 @@ void ps_tokenizer_free(struct ps_tokenizer *t)
     free(t->added);
     free(t->is_added);
     free(t->merges);
+    free(t->merge_fp);
+    free(t->byte_pairs);
     free(t->bytes);
     free(t->bytes_off);
     free(t->bytes_len);

@@ -28,7 +28,7 @@ struct ps__added {
 /* One entry of the merge table: the pair (a, b) becomes `id` at `rank`. */
 struct ps__merge {
     uint64_t key;    /* (uint64_t)a << 32 | b */
-    int32_t rank;    /* lower merges first; -1 = empty slot */
+    int32_t rank;    /* lower merges first */
     int32_t id;      /* id of the merged token */
 };
 
@@ -67,7 +67,14 @@ struct ps_tokenizer {
 
     /* Byte-level BPE. */
     int32_t byte_id[256];      /* id of the one-byte token of each byte, -1 if none */
-    struct ps__merge *merges;  /* open addressing, power-of-two size */
+    uint32_t *merge_fp;        /* open addressing, power-of-two size: a 32-bit
+                                  fingerprint per slot (0 = empty), probed
+                                  alone so that misses touch 4 bytes a slot */
+    struct ps__merge *merges;  /* the entries, parallel to merge_fp */
+    struct ps__bpair { int32_t rank, id; } *byte_pairs;
+                               /* [256 * a + b]: the merge of the one-byte tokens
+                                  of bytes a and b (rank -1 = none); the first
+                                  round of lookups, dense for cache locality */
     size_t merge_mask;
     size_t n_merges;
     char *bytes;               /* decoded bytes of every token, concatenated */
