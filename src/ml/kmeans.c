@@ -826,8 +826,8 @@ static void km_plusplus(struct km *m, int n_trials, struct ps_rng *rng, double *
     for (int c_i = 0; c_i < k; c_i++) {
         if (c_i > 0) {
             /* Candidates by D^2 sampling, each scored by the potential it
-             * would leave; the best one is kept. */
-            ps_pool_run(m->pool, m->n_tasks, cum_task, &cc);
+             * would leave; the best one is kept.  m->pval holds the
+             * per-task potentials left by the last commit. */
             double cur = 0;
             for (int t = 0; t < m->n_tasks; t++)
                 cur += m->pval[t];
@@ -859,6 +859,8 @@ static void km_plusplus(struct km *m, int n_trials, struct ps_rng *rng, double *
         c.T = 1;
         c.commit = 0;
         ps_pool_run(m->pool, m->n_tasks, pp_task, &c);
+        for (int t = 0; t < m->n_tasks; t++)
+            m->pval[t] = pot[t];
     }
     free(closest);
     free(cand);
