@@ -35,6 +35,10 @@ for r in $(seq 1 "$ROUNDS"); do
     | sed 's/^/torch /' | tee -a "$log"
 done
 echo "== medians over $ROUNDS rounds ($THREADS threads; load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-awk '{ k = $1 " " $2; v[k] = v[k] " " $3 } END { for (k in v) { n = split(v[k], a, " ");
-  asort(a); m = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2; printf "%-45s %s   (%s)\n", k, m, v[k] } }' \
-  <(grep -E '^(persona|torch) [a-z_0-9]+ [0-9.]+$' "$log") | sort
+grep -E '^(persona|torch) [a-z_0-9]+ [0-9.]+$' "$log" | awk '{ print $1 " " $2 }' | sort -u |
+while read -r who key; do
+  vals=$(grep -E "^$who $key " "$log" | awk '{ print $3 }' | sort -g)
+  n=$(echo "$vals" | wc -l)
+  med=$(echo "$vals" | awk -v n="$n" '{ a[NR] = $1 } END { print (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }')
+  printf '%-8s %-32s %12s   (%s)\n' "$who" "$key" "$med" "$(echo $vals)"
+done

@@ -34,11 +34,16 @@ void ps__gpt2_forward(struct ps_lm_ctx *ctx)
         for (int i = 0; i < C; i++)
             x[i] = te[i] + pe[i];
     }
+    /* Biases of the two residual products are added by the LayerNorm pass
+     * that reads x next (pending), and the qkv / fc products accumulate
+     * onto rows prefilled with their bias: fewer passes over memory and
+     * fewer wake-ups of the pool per layer. */
+    const float *pending = NULL;
     for (int l = 0; l < c->n_layer; l++) {
         const struct ps_gpt2_layer *L = &w->layers[l];
-        ps__par_layernorm(ctx, ctx->h, ctx->x, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
-        ps_sgemm(0, M, 3 * C, C, 1.0f, ctx->h, C, L->attn_w, 3 * C, 0.0f, ctx->qkv, 3 * C);
-        ps__par_bias_act(ctx, ctx->qkv, 3 * C, L->attn_b, M, 3 * C, -1);
+        ps__par_add_layernorm(ctx, ctx->h, ctx->x, pending, L->ln1_w, L->ln1_b, M, C, c->ln_eps);
+        ps__fill_bias(ctx->qkv, 3 * C, L->attn_b, M, 3 * C);
+        ps_sgemm(0, M, 3 * C, C, 1.0f, ctx->h, C, L->attn_w, 3 * C, 1.0f, ctx->qkv, 3 * C);
         for (int m = 0; ctx->p.kv_cache && m < M; m++) {
             int r = ctx->row_of[m];
             size_t p = (size_t)ctx->pos[m];
@@ -48,14 +53,14 @@ void ps__gpt2_forward(struct ps_lm_ctx *ctx)
         }
         ps__par_attention(ctx, l, 1);
         ps_sgemm(0, M, C, C, 1.0f, ctx->att, C, L->proj_w, C, 1.0f, ctx->x, C);
-        ps__par_bias_act(ctx, ctx->x, C, L->proj_b, M, C, -1);
-        ps__par_layernorm(ctx, ctx->h, ctx->x, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
-        ps_sgemm(0, M, F, C, 1.0f, ctx->h, C, L->fc_w, F, 0.0f, ctx->ff, F);
-        ps__par_bias_act(ctx, ctx->ff, F, L->fc_b, M, F, (int)c->act);
+        ps__par_add_layernorm(ctx, ctx->h, ctx->x, L->proj_b, L->ln2_w, L->ln2_b, M, C, c->ln_eps);
+        ps__fill_bias(ctx->ff, F, L->fc_b, M, F);
+        ps_sgemm(0, M, F, C, 1.0f, ctx->h, C, L->fc_w, F, 1.0f, ctx->ff, F);
+        ps__par_bias_act(ctx, ctx->ff, F, NULL, M, F, (int)c->act);
         ps_sgemm(0, M, C, F, 1.0f, ctx->ff, F, L->fc2_w, C, 1.0f, ctx->x, C);
-        ps__par_bias_act(ctx, ctx->x, C, L->fc2_b, M, C, -1);
+        pending = L->fc2_b;
     }
-    ps__par_layernorm(ctx, ctx->h, ctx->x, w->lnf_w, w->lnf_b, M, C, c->ln_eps);
+    ps__par_add_layernorm(ctx, ctx->h, ctx->x, pending, w->lnf_w, w->lnf_b, M, C, c->ln_eps);
     ctx->hidden = ctx->h;
     if (ctx->p.logits) {
         for (int r = 0; r < ctx->n_rows; r++) {

@@ -518,8 +518,8 @@ const float *ps_lm_pooler(const struct ps_lm_ctx *ctx, int row)
 #define PAR_MIN_WORK 16384
 
 struct ln_job {
-    float *out;
-    const float *in, *w, *b;
+    float *out, *in;
+    const float *w, *b, *add;
     int M, C, n_tasks;
     float eps;
 };
@@ -530,20 +530,37 @@ static void ln_task(void *arg, int task, int worker)
     long lo, hi;
     (void)worker;
     ps_split_range(j->M, j->n_tasks, task, &lo, &hi);
-    for (long r = lo; r < hi; r++)
-        ps_layernorm(j->out + r * j->C, j->in + r * j->C, j->w, j->b, j->C, j->eps);
+    for (long r = lo; r < hi; r++) {
+        float *x = j->in + r * j->C;
+        if (j->add)
+            for (int i = 0; i < j->C; i++)
+                x[i] += j->add[i];
+        ps_layernorm(j->out + r * j->C, x, j->w, j->b, j->C, j->eps);
+    }
 }
 
 void ps__par_layernorm(struct ps_lm_ctx *ctx, float *out, const float *in, const float *w,
                        const float *b, int M, int C, float eps)
 {
-    struct ln_job j = {out, in, w, b, M, C, ctx->n_threads, eps};
+    ps__par_add_layernorm(ctx, out, (float *)in, NULL, w, b, M, C, eps);
+}
+
+void ps__par_add_layernorm(struct ps_lm_ctx *ctx, float *out, float *in, const float *add,
+                           const float *w, const float *b, int M, int C, float eps)
+{
+    struct ln_job j = {out, in, w, b, add, M, C, ctx->n_threads, eps};
     if ((long)M * C < PAR_MIN_WORK || ctx->n_threads == 1) {
         j.n_tasks = 1;
         ln_task(&j, 0, 0);
         return;
     }
     ps_pool_run(ctx->p.pool, j.n_tasks, ln_task, &j);
+}
+
+void ps__fill_bias(float *y, int ldy, const float *bias, int M, int N)
+{
+    for (int r = 0; r < M; r++)
+        memcpy(y + (size_t)r * (size_t)ldy, bias, (size_t)N * sizeof *y);
 }
 
 struct act_job {

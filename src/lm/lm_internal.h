@@ -62,6 +62,13 @@ void ps__bert_forward(struct ps_lm_ctx *ctx);
 /* Parallel helpers over the context's pool (lm.c). */
 void ps__par_layernorm(struct ps_lm_ctx *ctx, float *out, const float *in, const float *w,
                        const float *b, int M, int C, float eps);
+/* in[r] += add (if not NULL), then out[r] = LayerNorm(in[r]): a pending
+ * bias folded into the pass that reads the residual stream anyway. */
+void ps__par_add_layernorm(struct ps_lm_ctx *ctx, float *out, float *in, const float *add,
+                           const float *w, const float *b, int M, int C, float eps);
+/* Copies bias into each of M rows of y (row stride ldy), so a product can
+ * accumulate onto it (beta = 1) instead of a separate bias pass. */
+void ps__fill_bias(float *y, int ldy, const float *bias, int M, int N);
 void ps__par_bias_act(struct ps_lm_ctx *ctx, float *y, int ldy, const float *bias, int M, int N,
                       int act);  /* act: -1 none, else enum ps_lm_act */
 /* Runs attention for every (row, head): causal (GPT-2, keys from the
