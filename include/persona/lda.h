@@ -6,11 +6,12 @@
  * Samplers (docs/topics.md has the benchmark that picked the default):
  *   DENSE  the textbook collapsed Gibbs step, O(K) per token; the scalar
  *          reference the tests compare the fast sampler against;
- *   ALIAS  LightLDA's cycle of a word proposal (Walker alias tables over
- *          (n_wk + beta) / (n_k + V beta), rebuilt each sweep) and a document
- *          proposal (n_dk + alpha, drawn by picking a token of the document),
- *          each corrected by a Metropolis-Hastings test: O(1) per token, so
- *          a sweep costs the same for K = 10 and K = 1000.
+ *   ALIAS  AliasLDA (Li, Ahmed, Ravi, Smola, KDD 2014): the conditional's
+ *          document-sparse part n_dk (n_wk + b) / (n_k + V b) is computed
+ *          exactly over the document's nonzero topics, the dense part
+ *          alpha_k (n_wk + b) / (n_k + V b) is drawn from per-word Walker
+ *          alias tables rebuilt each sweep, and a Metropolis-Hastings test
+ *          corrects their staleness: O(K_d) per token instead of O(K).
  *
  * Threads: documents are split into one contiguous block per thread; each
  * thread samples against its own copy of the word-topic counts, and after
@@ -92,12 +93,12 @@ struct ps_lda_prep {
 struct ps_lda_params {
     int k;                      /* topics, >= 1 */
     int iters;                  /* Gibbs sweeps (default 200) */
-    double alpha;               /* symmetric doc-topic prior; <= 0: 50 / K capped at 0.1 ... see docs; default 0.1 */
+    double alpha;               /* symmetric doc-topic prior, > 0 (default 0.1) */
     double beta;                /* topic-word prior (default 0.01) */
     uint64_t seed;              /* default 42 */
     int n_threads;              /* sampling blocks; 0 = the pool's thread count */
-    enum ps_lda_sampler sampler;/* AUTO = ALIAS for K >= 50, DENSE below (bench/RESULTS-topics.md) */
-    int mh_steps;               /* ALIAS: word+doc proposal pairs per token (default 2) */
+    enum ps_lda_sampler sampler;/* AUTO = ALIAS for K >= 200, DENSE below (bench/RESULTS-topics.md) */
+    int mh_steps;               /* ALIAS: Metropolis-Hastings draws per token (default 1) */
     int optimize_alpha;         /* Minka fixed-point asymmetric alpha every 10 sweeps after burn_in */
     int burn_in;                /* sweeps before alpha optimisation (default 50) */
     struct ps_lda_prep prep;    /* recorded in the model file only */

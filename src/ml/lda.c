@@ -1,6 +1,6 @@
 /*
  * lda.c - collapsed Gibbs sampling for LDA: the dense reference sampler,
- * the alias/Metropolis-Hastings sampler (LightLDA, Yuan et al. 2015),
+ * the alias/Metropolis-Hastings sampler (AliasLDA, Li et al. 2014),
  * AD-LDA threading, Minka's asymmetric alpha, and fold-in inference.
  *
  * Notation (kernel legend): K topics, V words, d a document of length L,
@@ -33,7 +33,7 @@ struct ps_lda_params ps_lda_default_params(void)
     p.seed = 42;
     p.n_threads = 0;
     p.sampler = PS_LDA_SAMPLER_AUTO;
-    p.mh_steps = 2;
+    p.mh_steps = 1;
     p.optimize_alpha = 0;
     p.burn_in = 50;
     p.prep.min_df = 5;
@@ -139,6 +139,16 @@ static inline double unif(struct ps_rng *r)
 
 /* ---- fitting state ------------------------------------------------------ */
 
+/* Tokens ahead whose memory the kernels prefetch. */
+#define PREFETCH 4
+
+/* One slot of a word's alias table, kept together so a draw costs one
+ * cache miss: keep `topic` with probability prob, else take `alias`. */
+struct alias_entry {
+    float prob;
+    int32_t topic, alias;
+};
+
 struct fit {
     struct ps_lda *m;               /* the model: global (frozen during a sweep) counts */
     const struct ps_corpus *c;
@@ -157,15 +167,18 @@ struct fit {
      * (one table shared by all words). */
     double *inv_nk;                 /* K: 1 / (n_k + V b), frozen */
     uint64_t *wa_off;               /* V + 1 */
-    float *wa_prob;                 /* nnz */
-    int32_t *wa_alias, *wa_topic;   /* nnz */
+    struct alias_entry *wa;         /* nnz entries, word by word */
     double *wa_mass;                /* V: sum of the sparse part */
     size_t wa_cap;
     float *da_prob;                 /* K */
     int32_t *da_alias;              /* K */
     double da_mass;
-    double *alpha_cum;              /* K: prefix sums of alpha (doc proposal) */
-    int32_t **vose_small, **vose_large; /* T scratch of K */
+    int32_t **pos;                  /* T x K: index of topic k in the doc's list, -1 */
+    int32_t **list;                 /* T x K: the doc's nonzero topics */
+    double **invw;                  /* T x K: 1 / (n_k + V b) of the working counts */
+    int32_t **vose_small, **vose_large; /* per worker scratch of K */
+    float **vose_prob;              /* per worker scratch of K */
+    int32_t **vose_alias;           /* per worker scratch of K */
 };
 
 /* Walker/Vose alias table over weights w[0, n) (total `total`):
@@ -224,17 +237,21 @@ static void alias_task(void *ctx, int task, int worker)
         double mass = 0;
         for (int k = 0; k < K; k++)
             if (row[k] > 0) {
-                w[n] = row[k] * f->inv_nk[k];
+                w[n] = m->alpha[k] * row[k] * f->inv_nk[k];
                 mass += w[n];
                 topics[n++] = k;
             }
         f->wa_mass[v] = mass;
         if (n == 0)
             continue;
-        build_alias(w, n, mass, f->wa_prob + o, f->wa_alias + o, f->vose_small[worker],
-                    f->vose_large[worker]);
-        for (int t = 0; t < n; t++)
-            f->wa_topic[o + t] = topics[t];
+        float *prob = f->vose_prob[worker];
+        int32_t *alias = f->vose_alias[worker];
+        build_alias(w, n, mass, prob, alias, f->vose_small[worker], f->vose_large[worker]);
+        for (int t = 0; t < n; t++) {
+            f->wa[o + t].prob = prob[t];
+            f->wa[o + t].topic = topics[t];
+            f->wa[o + t].alias = topics[alias[t]];
+        }
         memset(topics, 0, (size_t)n * sizeof *topics);
     }
 }
@@ -272,115 +289,148 @@ static void build_word_proposals(struct fit *f, struct ps_pool *pool)
     size_t nnz = f->wa_off[m->V];
     if (nnz > f->wa_cap) {
         f->wa_cap = nnz + nnz / 4;
-        free(f->wa_prob);
-        free(f->wa_alias);
-        free(f->wa_topic);
-        f->wa_prob = ps_xmalloc(f->wa_cap * sizeof *f->wa_prob);
-        f->wa_alias = ps_xmalloc(f->wa_cap * sizeof *f->wa_alias);
-        f->wa_topic = ps_xmalloc(f->wa_cap * sizeof *f->wa_topic);
+        free(f->wa);
+        f->wa = ps_xmalloc(f->wa_cap * sizeof *f->wa);
     }
     ps_pool_run(pool, n_tasks, alias_task, &job);
     double *w = f->scratch[0];
     f->da_mass = 0;
     for (int k = 0; k < K; k++) {
-        w[k] = m->beta * f->inv_nk[k];
+        w[k] = m->alpha[k] * m->beta * f->inv_nk[k];
         f->da_mass += w[k];
     }
     build_alias(w, K, f->da_mass, f->da_prob, f->da_alias, f->vose_small[0], f->vose_large[0]);
 }
 
-/* Draws from the word proposal of w. */
-static inline int draw_word(const struct fit *f, uint32_t w, struct ps_rng *r)
+/* Draws from the stale word proposal of w, given u uniform in
+ * [0, wa_mass[w] + da_mass).  One 64-bit draw picks the slot (high 32
+ * bits, by multiply-shift) and the coin (low 32 bits). */
+static inline int draw_word(const struct fit *f, uint32_t w, double u, struct ps_rng *r)
 {
-    double sm = f->wa_mass[w];
-    double u = unif(r) * (sm + f->da_mass);
-    if (u < sm) {
+    uint64_t x = ps_rng_u64(r);
+    float coin = (float)(x & 0xFFFFFFu) * 0x1.0p-24f;
+    if (u < f->wa_mass[w]) {
         uint64_t o = f->wa_off[w], n = f->wa_off[w + 1] - o;
-        uint64_t j = ps_rng_u64(r) % n;   /* n <= K: the modulo bias is below 2^-40 */
-        j = unif(r) < f->wa_prob[o + j] ? j : (uint64_t)f->wa_alias[o + j];
-        return f->wa_topic[o + j];
+        const struct alias_entry *e = f->wa + o + (((x >> 32) * n) >> 32);
+        return coin < e->prob ? e->topic : e->alias;
     }
-    int j = (int)(ps_rng_u64(r) % (uint64_t)f->m->K);
-    return unif(r) < f->da_prob[j] ? j : f->da_alias[j];
+    uint64_t j = ((x >> 32) * (uint64_t)f->m->K) >> 32;
+    return coin < f->da_prob[j] ? (int)j : f->da_alias[j];
 }
 
-/* Draws k with probability alpha_k / A (binary search on prefix sums). */
-static inline int draw_alpha(const struct fit *f, double u)
-{
-    int lo = 0, hi = f->m->K - 1;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (f->alpha_cum[mid] > u)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
-}
-
-/* One document, the alias/MH kernel.  nwk/nk: this block's working counts;
- * ndk holds the document's counts on entry and exit. */
-static void sample_doc_alias(struct fit *f, uint64_t lo, uint64_t hi, int32_t *ndk,
+/*
+ * One document, the alias/MH kernel (AliasLDA, Li et al. KDD 2014).  The
+ * conditional splits into a document-sparse part and a dense part:
+ *     p(k) ∝ n_dk phi(k) + a_k phi(k),  phi(k) = (n_wk + b) / (n_k + V b)
+ * The proposal keeps the first part exact (a loop over the document's
+ * nonzero topics only, O(K_d)) and replaces phi in the second by the
+ * frozen phi~ of the alias tables, drawn in O(1):
+ *     q(k) ∝ n_dk phi(k) + a_k phi~(k)
+ * Metropolis-Hastings (accept t over s with prob. p(t) q(s) / (p(s) q(t)))
+ * makes the chain exact; q is close to p, so almost every draw is kept.
+ * ndk holds the document's counts and list/pos its nonzero topics, on
+ * entry and exit; nwk/nk/invw are this block's working counts.
+ */
+static void sample_doc_alias(struct fit *f, int task, uint64_t lo, uint64_t hi, int32_t *ndk,
                              int32_t *nwk, int64_t *nk, struct ps_rng *r)
 {
     const struct ps_lda *m = f->m;
     const int K = m->K;
-    const double b = m->beta, Vb = m->V * m->beta, A = m->alpha_sum;
+    const double b = m->beta, Vb = m->V * m->beta;
     const double *a = m->alpha;
-    const int32_t *fnwk = m->nwk;       /* frozen: the word proposal's counts */
+    const double *finv = f->inv_nk;     /* frozen 1 / (n_k + V b) */
+    const int32_t *fnwk = m->nwk;       /* frozen counts behind the alias tables */
     const uint32_t *words = f->c->words;
     int32_t *z = f->z;
-    const double L = (double)(hi - lo);
+    int32_t *pos = f->pos[task], *list = f->list[task];
+    double *invw = f->invw[task], *cum = f->scratch[task];
+    int n_list = 0;
+    for (uint64_t i = lo; i < hi; i++)
+        if (pos[z[i]] < 0) {
+            pos[z[i]] = n_list;
+            list[n_list++] = z[i];
+        }
     for (uint64_t i = lo; i < hi; i++) {
         const uint32_t w = words[i];
         const int s0 = z[i];
         int32_t *row = nwk + (size_t)w * K;
         const int32_t *frow = fnwk + (size_t)w * K;
-        ndk[s0]--;
+        /* The counts are far bigger than the caches and every token lands
+         * on a random row: fetch the rows of a token two ahead now (the
+         * words and topics of the block are contiguous, so its word and
+         * current topic are known). */
+        if (i + PREFETCH < f->c->n_tokens) {
+            uint32_t w2 = words[i + PREFETCH];
+            const int32_t *r2 = nwk + (size_t)w2 * K, *f2 = fnwk + (size_t)w2 * K;
+            for (int k = 0; k < K; k += 16) {
+                __builtin_prefetch(r2 + k, 1);
+                __builtin_prefetch(f2 + k, 0);
+            }
+            __builtin_prefetch(f->wa_off + w2, 0);
+            __builtin_prefetch(f->wa_mass + w2, 0);
+            __builtin_prefetch(f->wa + f->wa_off[w2], 0);
+        }
+        /* Remove token i. */
+        if (--ndk[s0] == 0) {
+            int j = pos[s0], last = list[--n_list];
+            list[j] = last;
+            pos[last] = j;
+            pos[s0] = -1;
+        }
         row[s0]--;
         nk[s0]--;
+        invw[s0] = 1.0 / (nk[s0] + Vb);
+        /* Exact document part. */
+        double P = 0;
+        for (int j = 0; j < n_list; j++) {
+            int k = list[j];
+            P += ndk[k] * (row[k] + b) * invw[k];
+            cum[j] = P;
+        }
+        const double Q = f->wa_mass[w] + f->da_mass;
         int s = s0;
-        /* p(s) for the current state, kept up to date on acceptance. */
-        double ps = (ndk[s] + a[s]) * (row[s] + b) / (nk[s] + Vb);
-        for (int step = 0; step < f->m->p.mh_steps; step++) {
-            /* Word proposal: q_w(k) ∝ (frozen n_wk + b) * inv_nk[k]. */
-            int t = draw_word(f, w, r);
-            if (t != s) {
-                double pt = (ndk[t] + a[t]) * (row[t] + b) / (nk[t] + Vb);
-                double qs = (frow[s] + b) * f->inv_nk[s], qt = (frow[t] + b) * f->inv_nk[t];
-                if (unif(r) * ps * qt < pt * qs) {
-                    s = t;
-                    ps = pt;
-                }
+        double ps = (ndk[s] + a[s]) * (row[s] + b) * invw[s];
+        double qs = ndk[s] * (row[s] + b) * invw[s] + a[s] * (frow[s] + b) * finv[s];
+        for (int step = 0; step < m->p.mh_steps; step++) {
+            double u = unif(r) * (P + Q);
+            int t;
+            if (u < P) {
+                int j = 0;
+                while (j < n_list - 1 && cum[j] <= u)
+                    j++;
+                t = list[j];
+            } else {
+                t = draw_word(f, w, u - P, r);
             }
-            /* Document proposal: q_d(k) ∝ n_dk + [k == s0] + a_k, i.e. the
-             * topic of a random token of d (z[i] still holds s0), or a
-             * prior draw. */
-            double u = unif(r) * (L + A);
-            if (u < L)
-                t = z[lo + (uint64_t)u];
-            else
-                t = draw_alpha(f, u - L);
-            if (t != s) {
-                double pt = (ndk[t] + a[t]) * (row[t] + b) / (nk[t] + Vb);
-                double qs = ndk[s] + (s == s0) + a[s], qt = ndk[t] + (t == s0) + a[t];
-                if (unif(r) * ps * qt < pt * qs) {
-                    s = t;
-                    ps = pt;
-                }
+            if (t == s)
+                continue;
+            double pt = (ndk[t] + a[t]) * (row[t] + b) * invw[t];
+            double qt = ndk[t] * (row[t] + b) * invw[t] + a[t] * (frow[t] + b) * finv[t];
+            if (unif(r) * ps * qt < pt * qs) {
+                s = t;
+                ps = pt;
+                qs = qt;
             }
         }
+        /* Add it back with its new topic. */
         z[i] = s;
-        ndk[s]++;
+        if (ndk[s]++ == 0) {
+            pos[s] = n_list;
+            list[n_list++] = s;
+        }
         row[s]++;
         nk[s]++;
+        invw[s] = 1.0 / (nk[s] + Vb);
     }
+    for (int j = 0; j < n_list; j++)
+        pos[list[j]] = -1;
 }
 
 /* One document, the dense reference kernel: exact O(K) draw. */
-static void sample_doc_dense(struct fit *f, uint64_t lo, uint64_t hi, int32_t *ndk,
-                             int32_t *nwk, int64_t *nk, double *cum, struct ps_rng *r)
+static void sample_doc_dense(struct fit *f, int task, uint64_t lo, uint64_t hi, int32_t *ndk,
+                             int32_t *nwk, int64_t *nk, struct ps_rng *r)
 {
+    double *cum = f->scratch[task], *invw = f->invw[task];
     const struct ps_lda *m = f->m;
     const int K = m->K;
     const double b = m->beta, Vb = m->V * m->beta;
@@ -391,12 +441,18 @@ static void sample_doc_dense(struct fit *f, uint64_t lo, uint64_t hi, int32_t *n
         const uint32_t w = words[i];
         int s = z[i];
         int32_t *row = nwk + (size_t)w * K;
+        if (i + PREFETCH < f->c->n_tokens) {
+            const int32_t *next = nwk + (size_t)words[i + PREFETCH] * K;
+            for (int k = 0; k < K; k += 16)
+                __builtin_prefetch(next + k, 1);
+        }
         ndk[s]--;
         row[s]--;
         nk[s]--;
+        invw[s] = 1.0 / (nk[s] + Vb);
         double tot = 0;
         for (int k = 0; k < K; k++) {
-            tot += (ndk[k] + a[k]) * (row[k] + b) / (nk[k] + Vb);
+            tot += (ndk[k] + a[k]) * (row[k] + b) * invw[k];
             cum[k] = tot;
         }
         double u = unif(r) * tot;
@@ -413,6 +469,7 @@ static void sample_doc_dense(struct fit *f, uint64_t lo, uint64_t hi, int32_t *n
         ndk[s]++;
         row[s]++;
         nk[s]++;
+        invw[s] = 1.0 / (nk[s] + Vb);
     }
 }
 
@@ -426,6 +483,8 @@ static void sweep_task(void *ctx, int task, int worker)
     int64_t *nk = f->work_nk[task];
     memcpy(nwk, m->nwk, (size_t)m->V * K * sizeof *nwk);
     memcpy(nk, m->nk, (size_t)K * sizeof *nk);
+    for (int k = 0; k < K; k++)
+        f->invw[task][k] = 1.0 / ((double)nk[k] + m->V * m->beta);
     int32_t *ndk = f->ndk[task];
     struct ps_rng r;
     ps_rng_seed(&r, m->p.seed, ((uint64_t)(f->sweep + 1) << 20) | (uint64_t)task);
@@ -437,9 +496,9 @@ static void sweep_task(void *ctx, int task, int worker)
         for (uint64_t i = lo; i < hi; i++)
             ndk[f->z[i]]++;
         if (f->sampler == PS_LDA_SAMPLER_ALIAS)
-            sample_doc_alias(f, lo, hi, ndk, nwk, nk, &r);
+            sample_doc_alias(f, task, lo, hi, ndk, nwk, nk, &r);
         else
-            sample_doc_dense(f, lo, hi, ndk, nwk, nk, f->scratch[task], &r);
+            sample_doc_dense(f, task, lo, hi, ndk, nwk, nk, &r);
         for (uint64_t i = lo; i < hi; i++)
             ndk[f->z[i]] = 0;
     }
@@ -538,15 +597,6 @@ static void optimize_alpha(struct fit *f)
     free(num);
 }
 
-static void fill_alpha_cum(struct fit *f)
-{
-    double s = 0;
-    for (int k = 0; k < f->m->K; k++) {
-        s += f->m->alpha[k];
-        f->alpha_cum[k] = s;
-    }
-}
-
 /* ---- fit ------------------------------------------------------------------ */
 
 int ps_lda_fit(struct ps_lda **out, const struct ps_corpus *c, const struct ps_lda_params *p,
@@ -607,18 +657,30 @@ int ps_lda_fit(struct ps_lda **out, const struct ps_corpus *c, const struct ps_l
     f.scratch = ps_xcalloc((size_t)n_scratch, sizeof *f.scratch);
     f.vose_small = ps_xcalloc((size_t)n_scratch, sizeof *f.vose_small);
     f.vose_large = ps_xcalloc((size_t)n_scratch, sizeof *f.vose_large);
+    f.vose_prob = ps_xcalloc((size_t)n_scratch, sizeof *f.vose_prob);
+    f.vose_alias = ps_xcalloc((size_t)n_scratch, sizeof *f.vose_alias);
     for (int t = 0; t < n_scratch; t++) {
         f.ndk[t] = ps_xcalloc((size_t)K, sizeof **f.ndk);
         f.scratch[t] = ps_xmalloc((size_t)K * sizeof **f.scratch);
         f.vose_small[t] = ps_xmalloc((size_t)K * sizeof **f.vose_small);
         f.vose_large[t] = ps_xmalloc((size_t)K * sizeof **f.vose_large);
+        f.vose_prob[t] = ps_xmalloc((size_t)K * sizeof **f.vose_prob);
+        f.vose_alias[t] = ps_xmalloc((size_t)K * sizeof **f.vose_alias);
     }
     for (int t = 0; t < f.T; t++) {
         f.work_nwk[t] = ps_xmalloc((size_t)m->V * K * sizeof **f.work_nwk);
         f.work_nk[t] = ps_xmalloc((size_t)K * sizeof **f.work_nk);
     }
-    f.alpha_cum = ps_xmalloc((size_t)K * sizeof *f.alpha_cum);
-    fill_alpha_cum(&f);
+    f.pos = ps_xcalloc((size_t)f.T, sizeof *f.pos);
+    f.list = ps_xcalloc((size_t)f.T, sizeof *f.list);
+    f.invw = ps_xcalloc((size_t)f.T, sizeof *f.invw);
+    for (int t = 0; t < f.T; t++) {
+        f.pos[t] = ps_xmalloc((size_t)K * sizeof **f.pos);
+        for (int k = 0; k < K; k++)
+            f.pos[t][k] = -1;
+        f.list[t] = ps_xmalloc((size_t)K * sizeof **f.list);
+        f.invw[t] = ps_xmalloc((size_t)K * sizeof **f.invw);
+    }
     if (f.sampler == PS_LDA_SAMPLER_ALIAS) {
         f.inv_nk = ps_xmalloc((size_t)K * sizeof *f.inv_nk);
         f.wa_off = ps_xcalloc((size_t)m->V + 1, sizeof *f.wa_off);
@@ -645,7 +707,6 @@ int ps_lda_fit(struct ps_lda **out, const struct ps_corpus *c, const struct ps_l
         m->sweeps = f.sweep + 1;
         if (p->optimize_alpha && f.sweep + 1 >= p->burn_in && (f.sweep + 1) % 10 == 0) {
             optimize_alpha(&f);
-            fill_alpha_cum(&f);
         }
         if (cb && cb(m, f.sweep, ud))
             break;
@@ -668,18 +729,24 @@ int ps_lda_fit(struct ps_lda **out, const struct ps_corpus *c, const struct ps_l
     for (int t = 0; t < f.T; t++) {
         free(f.work_nwk[t]);
         free(f.work_nk[t]);
+        free(f.pos[t]);
+        free(f.list[t]);
+        free(f.invw[t]);
     }
+    free(f.pos); free(f.list); free(f.invw);
     for (int t = 0; t < n_scratch; t++) {
         free(f.ndk[t]);
         free(f.scratch[t]);
         free(f.vose_small[t]);
         free(f.vose_large[t]);
+        free(f.vose_prob[t]);
+        free(f.vose_alias[t]);
     }
     free(f.work_nwk); free(f.work_nk); free(f.ndk); free(f.scratch);
-    free(f.vose_small); free(f.vose_large);
-    free(f.block); free(f.z); free(f.alpha_cum);
-    free(f.inv_nk); free(f.wa_off); free(f.wa_mass); free(f.wa_prob); free(f.wa_alias);
-    free(f.wa_topic); free(f.da_prob); free(f.da_alias);
+    free(f.vose_small); free(f.vose_large); free(f.vose_prob); free(f.vose_alias);
+    free(f.block); free(f.z);
+    free(f.inv_nk); free(f.wa_off); free(f.wa_mass); free(f.wa);
+    free(f.da_prob); free(f.da_alias);
     *out = m;
     return PS_OK;
 }
