@@ -344,8 +344,33 @@ void ps__uc_lower(const uint32_t *w, size_t n, struct ps__u32buf *out)
     }
 }
 
+/* Characters that canonical normalisation leaves alone and that never
+ * combine with a neighbour: ASCII and Latin-1 below U+00C0 (their
+ * decompositions, if any, are compatibility ones), general punctuation
+ * from U+2002 (U+2000/U+2001 decompose canonically), CJK symbols and
+ * punctuation except the combining marks U+302A..U+302F, CJK unified
+ * ideographs and the halfwidth/fullwidth forms.  A string of only these is
+ * its own NFC and NFD; anything else goes through utf8proc. */
+static inline int nf_inert(uint32_t cp)
+{
+    return cp < 0xC0 || (cp >= 0x2002 && cp <= 0x206F) || (cp >= 0x3000 && cp <= 0x3029) ||
+           (cp >= 0x3030 && cp <= 0x303F) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
+           (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0xFF00 && cp <= 0xFFEF) ||
+           (cp >= 0x20000 && cp <= 0x2A6DF);
+}
+
 int ps__uc_normalize(const uint32_t *w, size_t n, int compose, struct ps__u32buf *out)
 {
+    size_t k = 0;
+    while (k < n && nf_inert(w[k]))
+        k++;
+    if (k == n) {
+        if (out->cap < n + 1)
+            out->v = ps_xgrow(out->v, &out->cap, n + 1, sizeof *out->v);
+        memcpy(out->v, w, n * sizeof *w);
+        out->n = n;
+        return 0;
+    }
     /* utf8proc decomposes and reorders UTF-8 input, so go through UTF-8. */
     char *s = ps_xmalloc(n * 4 + 1);
     size_t len = 0;
