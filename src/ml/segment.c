@@ -191,7 +191,8 @@ static int load_npy(struct ps_ftable *t, const char *path, struct ps_err *err)
     json_error_t jerr;
     json_t *root = json_load_file(jpath, 0, &jerr);
     if (!root) {
-        rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s:%d: %s", jpath, jerr.line, jerr.text);
+        rc = jerr.line > 0 ? ps_err_set(err, PS_ERR_BAD_INPUT, "%s:%d: %s", jpath, jerr.line, jerr.text)
+                           : ps_err_set(err, PS_ERR_BAD_INPUT, "%s: %s", jpath, jerr.text);
         goto done;
     }
     json_t *jc = json_object_get(root, "columns"), *ji = json_object_get(root, "ids");
@@ -1693,7 +1694,8 @@ int ps__segment_minibatch_cli(const char *features, const struct ps_segment_para
     float *sample = NULL;
     FILE *ids = NULL;
     if (!root) {
-        rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s:%d: %s", jpath, jerr.line, jerr.text);
+        rc = jerr.line > 0 ? ps_err_set(err, PS_ERR_BAD_INPUT, "%s:%d: %s", jpath, jerr.line, jerr.text)
+                           : ps_err_set(err, PS_ERR_BAD_INPUT, "%s: %s", jpath, jerr.text);
         goto done;
     }
     json_t *jc = json_object_get(root, "columns"), *ji = json_object_get(root, "ids");

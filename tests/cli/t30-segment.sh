@@ -56,6 +56,9 @@ expect_grep "error names file, line, column" 'bad.csv:3: column "a": expected a 
 head -c 300 "$TMP/s1/model.psm" > "$TMP/trunc.psm"
 expect_fail 1 "truncated model" $P segment assign --model "$TMP/trunc.psm" --features $FX/features_small.csv --out "$TMP/x.csv"
 expect_grep "truncation reported" "truncated model" "$TMP/err"
+cp $FX/features_small.npy "$TMP/nosidecar.npy"
+expect_fail 1 "npy without its sidecar" $P segment --features "$TMP/nosidecar.npy" --out "$TMP/x"
+expect_grep "names the sidecar" "nosidecar.json: unable to open" "$TMP/err"
 expect_fail 2 "minibatch with --k auto" $P segment --features $FX/features_small.npy --algorithm minibatch --k auto --out "$TMP/x"
 expect_fail 2 "minibatch needs npy" $P segment --features $FX/features_small.csv --algorithm minibatch --out "$TMP/x"
 
