@@ -597,7 +597,9 @@ TEST(clean_unknown_events_capped_and_dedup_none)
     run_release(&r);
     run_init(&r, PS_SCHEMA_ITEMS, test_write_file("clean_items.csv", items, sizeof items - 1));
     r.p.dedup_key = "none";
+    r.p.map = "title=title,description=title"; /* one source, two columns */
     CHECK_INT(run_go(&r), PS_OK);
     CHECK_INT(r.s.rows_out, 2);
+    CHECK_STR(r.out, "item_id,title,category,brand,price,description\nx,One,,,,One\nx,Two,,,,Two\n");
     run_release(&r);
 }

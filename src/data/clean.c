@@ -935,6 +935,7 @@ static int resolve_columns(struct clean *c, struct ps_err *err)
     struct ps_reader *r = c->r;
     int nin = ps_reader_n_columns(r), rc = PS_OK;
     char *claimed = ps_xcalloc((size_t)nin + 1, 1);
+    char *nobody = ps_xcalloc((size_t)nin + 1, 1);
     char names[512];
     int ndef;
     const struct ps_column_def *defs = ps_schema_columns(c->schema, &ndef);
@@ -954,7 +955,9 @@ static int resolve_columns(struct clean *c, struct ps_err *err)
         for (int k = 0; k < 2; k++) {
             const char *src = kvlist_get(src_lists[k], col->name);
             if (src) {
-                int idx = reader_find(r, src, claimed);
+                /* an explicit map may reuse a column (title and description
+                 * both from Description), so it ignores earlier claims */
+                int idx = reader_find(r, src, nobody);
                 if (idx < 0) {
                     list_columns(r, names, sizeof names);
                     rc = ps_err_set(err, PS_ERR_BAD_INPUT,
@@ -1030,6 +1033,7 @@ static int resolve_columns(struct clean *c, struct ps_err *err)
     }
 done:
     free(claimed);
+    free(nobody);
     return rc;
 }
 
