@@ -54,6 +54,15 @@ expect_ok "json lines input" $PERSONA clean --schema events --in $TMP/j.jsonl --
   --out $TMP/j.out --quarantine $TMP/j.q
 expect_eq "json lines rows" "$(tail -n +2 $TMP/j.out | cut -d, -f1-3 | tr '\n' ' ')" "a,1609459200,purchase b,1609459200,view "
 
+printf 'user_id,ts,event\na,2021-01-01 08:00,view\nb,2021-01-01T08:00:00Z,view\n' > $TMP/tz.csv
+expect_ok "--tz for zone-less times" $PERSONA clean --schema events --in $TMP/tz.csv --tz +08:00 \
+  --out $TMP/tz.out --quarantine $TMP/tz.q -q
+expect_eq "--tz applied to zone-less only" "$(tail -n +2 $TMP/tz.out | cut -d, -f2 | tr '\n' ' ')" "1609459200 1609488000 "
+printf 'who,words\nu1,"fine, thanks"\n' > $TMP/t.csv
+expect_ok "--set a constant column" $PERSONA clean --schema texts --in $TMP/t.csv --map user_id=who,text=words \
+  --set kind=Query --out $TMP/t.out --quarantine $TMP/t.q -q
+expect_eq "texts row" "$(tail -n +2 $TMP/t.out)" 'u1,"fine, thanks",,query,,'
+
 # --- usage errors: exit 2 ---
 expect_fail 2 "no arguments" $PERSONA clean
 expect_fail 2 "unknown option" $PERSONA clean --schema events --in a --out b --quarantine c --frobnicate
