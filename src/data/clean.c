@@ -6,7 +6,8 @@
  * quarantine), fingerprint the canonical row for exact duplicates and the
  * key columns for key duplicates, fill missing values, and append the row
  * to a 1 MiB output buffer.  Nothing on this path allocates once the
- * buffers have grown to the largest record.
+ * buffers have grown to the largest record (median/mode fills add amortised
+ * array growth).
  *
  * Median and mode fills are known only at the end.  Rows then go to an
  * unnamed spool file with the missing cells empty, their byte positions
@@ -299,7 +300,6 @@ struct clean {
     struct ps_buf row, keybuf, outbuf, qbuf, tmp;
     struct ps_afile out, quar;
     int out_open, quar_open, header_done;
-    int write;
     int multi;
     FILE *spool;           /* median/mode fills: rows before filling, or NULL */
     uint64_t out_bytes;    /* bytes flushed to the output (or spool) so far */
@@ -544,7 +544,7 @@ static int reject(struct clean *c, const char *key, int from_reader, struct ps_e
             return ps_err_set(err, PS_ERR_BAD_INPUT, "%s", c->msg);
         return ps_err_set(err, PS_ERR_BAD_INPUT, "%s:%ld: %s", name, line, c->msg);
     }
-    if (!c->write || !c->quar_open)
+    if (!c->quar_open)
         return PS_OK;
     struct ps_buf *q = &c->qbuf;
     if (c->multi) {
@@ -1419,7 +1419,7 @@ static int run_pass(struct clean *c, struct ps_err *err)
             break;
         if ((rc = resolve_columns(c, err)))
             goto next;
-        if (c->write && !c->header_done)
+        if (!c->header_done)
             write_headers(c);
         int have_size = stat(c->cur_path, &st) == 0 && S_ISREG(st.st_mode);
         if (have_size) { /* ~48 bytes per row is typical of event logs */
@@ -1767,7 +1767,6 @@ int ps_clean_run(const struct ps_clean_params *p, struct ps_clean_summary *sum, 
             goto done;
         c.quar_open = 1;
     }
-    c.write = 1;
     if ((rc = run_pass(&c, err)))
         goto done;
     if (!c.header_done)
