@@ -20,8 +20,8 @@
     "                     latest event); later events are ignored\n"              \
     "  --tz-offset OFF    zone for days, dayparts and weekends: +08:00, -0530, Z\n" \
     "                     (default: UTC)\n"                                        \
-    "  -t, --threads N    thread count (accepted for symmetry with the other\n"     \
-    "                     stages; features aggregates on one thread)\n"          \
+    "  -t, --threads N    threads (default: all cores): one reads the file, the\n" \
+    "                     others aggregate users by shard; same output at any N\n"   \
     "  -q, --quiet        no summary on stderr\n"                                  \
     "\n"                                                                           \
     "At least one of --out and --npy is required.\n"

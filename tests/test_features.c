@@ -697,3 +697,79 @@ TEST(features_format_number_matches_printf)
     }
     CHECK_INT(mismatches, 0);
 }
+
+TEST(features_identical_at_any_thread_count)
+{
+    /* The fixture log through 1, 2, 3 and 8 threads (0, 1, 2 and 7 shard
+     * workers), and event by event into 5 shards: every value bit-equal. */
+    static const int threads[] = {1, 2, 3, 8, 6};
+    struct ps_features *ref = NULL;
+    struct ps_err err = {0};
+    for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
+        struct ps_features_params p = ps_features_default_params();
+        p.n_threads = threads[t];
+        struct ps_features *f = ps_features_new(&p);
+        int rc;
+        if (t < 4) {
+            rc = ps_features_add_file(f, FIX "events.csv", &err);
+        } else {
+            /* ps_features_add on the CSV's rows, read here with the reader. */
+            struct ps_reader_params rp = ps_reader_default_params();
+            struct ps_reader *r;
+            rc = ps_reader_open(&r, FIX "events.csv", &rp, &err);
+            if (rc == PS_OK) {
+                int c[9];
+                static const char *names[9] = {"user_id", "ts", "event", "item_id", "category",
+                                               "price", "quantity", "dwell_s", "order_id"};
+                for (int i = 0; i < 9; i++)
+                    c[i] = ps_reader_column_index(r, names[i]);
+                while (rc == PS_OK && ps_reader_next(r) == PS_OK) {
+                    size_t len;
+                    const char *s;
+                    double num[3];
+                    for (int i = 0; i < 3; i++) {
+                        s = ps_reader_field(r, c[5 + i], &len);
+                        num[i] = len ? strtod(s, NULL) : NAN;
+                    }
+                    s = ps_reader_field(r, c[2], &len);
+                    int type = ps_features_event_parse(s, len);
+                    struct ps_features_event e = ev(
+                        ps_reader_field(r, c[0], NULL), strtoll(ps_reader_field(r, c[1], NULL), NULL, 10),
+                        type,
+                        ps_reader_field(r, c[3], NULL), ps_reader_field(r, c[4], NULL), num[0],
+                        num[1], num[2], ps_reader_field(r, c[8], NULL));
+                    rc = ps_features_add(f, &e, &err);
+                }
+                ps_reader_close(r);
+            }
+        }
+        CHECK_INT(rc, PS_OK);
+        CHECK_INT(ps_features_finish(f, &err), PS_OK);
+        if (!ref) {
+            ref = f;
+            continue;
+        }
+        CHECK_INT(ps_features_n_users(f), ps_features_n_users(ref));
+        int diffs = 0;
+        for (long row = 0; row < ps_features_n_users(f) && row < ps_features_n_users(ref); row++) {
+            if (strcmp(ps_features_user_id(f, row, NULL), ps_features_user_id(ref, row, NULL)))
+                diffs++;
+            for (int k = 0; k < ps_features_n_columns(); k++) {
+                double a = ps_features_value(f, row, k), b = ps_features_value(ref, row, k);
+                if (memcmp(&a, &b, sizeof a) != 0 && !(isnan(a) && isnan(b)))
+                    diffs++;
+            }
+            for (int k = 1; k <= 3; k++) {
+                const char *a = ps_features_top_category(f, row, k, NULL);
+                const char *b = ps_features_top_category(ref, row, k, NULL);
+                if ((a == NULL) != (b == NULL) || (a && strcmp(a, b)))
+                    diffs++;
+            }
+        }
+        if (diffs)
+            fprintf(stderr, "  %d threads: %d values differ from 1 thread\n", threads[t], diffs);
+        CHECK_INT(diffs, 0);
+        ps_features_free(f);
+    }
+    ps_features_free(ref);
+}

@@ -13,12 +13,12 @@
  *   (cat, item)   price sums for the per-category median item price.
  * Strings (users, categories, items, orders) are interned once (struct
  * imap over a ps_strmap); an event that repeats known pairs allocates
- * nothing.  The file path adds events in batches with prefetching (see
- * flush_batch).  finish() turns the state into a dense rows x columns
- * double matrix in user-id order, which the CSV and .npy writers format.
+ * nothing.  finish() turns the state into a dense rows x columns double
+ * matrix in user-id order, which the CSV and .npy writers format.
  *
- * Threads: the aggregation runs on the calling thread; params.n_threads
- * is accepted for the common interface and does not change the output.
+ * Threads: the reading thread does the global half of each event and
+ * hands the per-user half to shard workers by user hash (see struct
+ * shard); results are byte-identical at any thread count.
  */
 #include "persona/features.h"
 #include "persona/afile.h"
@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,7 +398,7 @@ struct ucat {
 };
 
 /* Active days: a 128-day bitmap around the user's first event, the rare
- * days outside it in the global (user, day) set. */
+ * days outside it in the shard's (user, day) set. */
 #define DAY_WINDOW 128
 
 /* Per-user accumulators.  Timestamps in Unix seconds, sums in doubles. */
@@ -442,22 +443,74 @@ struct fprice {
     uint32_t cat;          /* category id */
 };
 
-struct ps_features {
-    struct ps_features_params params;
-    struct imap users, items, cats, orders;
+/*
+ * The work is split in two halves.  The global half -- interning
+ * categories, items and order ids, the (category, item) price sums, the
+ * latest timestamp -- runs on the thread that reads the file, in file
+ * order.  The per-user half runs in shards: users are assigned to a shard
+ * by a hash of their id, and each shard sees its users' events in file
+ * order.  So every value is computed from the same numbers in the same
+ * order whatever the shard count, and the output is byte-identical at any
+ * thread count.  With one thread there is one shard and no queue.
+ */
+
+/* An event as a shard receives it: its global half already resolved. */
+struct cev {
+    uint64_t user_h;             /* imap_hash of the user id */
+    int64_t ts;                  /* Unix seconds */
+    double price, qty, dwell;    /* NaN = missing */
+    uint32_t user_off, user_len; /* the user id in the chunk's arena */
+    uint32_t cat, item, order;   /* ids; NONE = missing or not needed */
+    uint32_t type;               /* enum ps_features_event_type */
+};
+
+#define CHUNK 2048 /* events handed to a shard at a time */
+struct chunk {
+    struct cev ev[CHUNK];
+    int n;
+    struct ps_buf arena;         /* user ids, NUL-terminated */
+    struct chunk *next;          /* queue or free list */
+};
+
+/* The per-user state of the users whose hash falls in this shard. */
+struct shard {
+    struct imap users;
     struct fuser *u;        size_t u_cap;
     struct fuitem *ui;      size_t n_ui, ui_cap;
     struct fpriced *priced; size_t n_priced, priced_cap;
-    struct fprice *prices;  size_t n_prices, prices_cap;
-    struct u64map day_set, ui_map, order_set, priced_map, price_map;
-    long n_rows, n_after;
+    struct u64map day_set, ui_map, order_set, priced_map;
     uint64_t n_anon_orders; /* purchases without an order id so far */
+    int tz_offset_s;
+    /* threaded ingest: chunks waiting for this shard's worker */
+    struct chunk *head, *tail;
+    int done;               /* no more chunks will come */
+    pthread_cond_t cv;      /* signalled when a chunk is queued or done */
+    pthread_t thread;
+    struct ps_features *owner;
+};
+
+#define MAX_SHARDS 64
+
+struct ps_features {
+    struct ps_features_params params;
+    struct imap items, cats, orders;
+    struct fprice *prices;  size_t n_prices, prices_cap;
+    struct u64map price_map;
+    int n_shards;
+    int n_workers;          /* worker threads for add_file (0 = inline) */
+    struct shard *shards;
+    long n_rows, n_after;
     int64_t max_ts;
     int have_ts;
     int finished;
+    /* threaded ingest */
+    pthread_mutex_t mu;     /* guards every queue and the free list */
+    pthread_cond_t cv_free; /* signalled when a chunk is freed */
+    struct chunk *free_chunks;
+    int n_chunks;           /* chunks allocated (bounded) */
     /* after finish */
     int64_t as_of;
-    uint32_t *order;        /* row -> user id */
+    uint64_t *order;        /* row -> shard << 32 | user id in the shard */
     double *values;         /* rows x C_N; NaN = empty (and string columns) */
     uint32_t *top;          /* rows x 3 category ids, NONE = empty */
     double *median;         /* category -> median item price, NaN = none */
@@ -490,15 +543,25 @@ struct ps_features *ps_features_new(const struct ps_features_params *params)
 {
     struct ps_features *f = ps_xcalloc(1, sizeof *f);
     f->params = *params;
-    imap_init(&f->users);
     imap_init(&f->items);
     imap_init(&f->cats);
     imap_init(&f->orders);
-    u64map_init(&f->day_set, 0);
-    u64map_init(&f->ui_map, 1);
-    u64map_init(&f->order_set, 0);
-    u64map_init(&f->priced_map, 1);
     u64map_init(&f->price_map, 1);
+    /* The reading thread plus n_workers shard workers. */
+    int threads = params->n_threads > 0 ? params->n_threads : ps_n_cpus();
+    f->n_workers = threads > 1 ? (threads - 1 < MAX_SHARDS ? threads - 1 : MAX_SHARDS) : 0;
+    f->n_shards = f->n_workers ? f->n_workers : 1;
+    f->shards = ps_xcalloc((size_t)f->n_shards, sizeof *f->shards);
+    for (int k = 0; k < f->n_shards; k++) {
+        struct shard *s = &f->shards[k];
+        imap_init(&s->users);
+        u64map_init(&s->day_set, 0);
+        u64map_init(&s->ui_map, 1);
+        u64map_init(&s->order_set, 0);
+        u64map_init(&s->priced_map, 1);
+        s->tz_offset_s = params->tz_offset_s;
+        s->owner = f;
+    }
     return f;
 }
 
@@ -506,21 +569,25 @@ void ps_features_free(struct ps_features *f)
 {
     if (!f)
         return;
-    uint32_t n_users = ps_strmap_count(f->users.keys);
-    for (uint32_t i = 0; i < n_users; i++)
-        free(f->u[i].cats);
-    imap_release(&f->users);
+    for (int k = 0; k < f->n_shards; k++) {
+        struct shard *s = &f->shards[k];
+        uint32_t n_users = ps_strmap_count(s->users.keys);
+        for (uint32_t i = 0; i < n_users; i++)
+            free(s->u[i].cats);
+        imap_release(&s->users);
+        free(s->u);
+        free(s->ui);
+        free(s->priced);
+        u64map_release(&s->day_set);
+        u64map_release(&s->ui_map);
+        u64map_release(&s->order_set);
+        u64map_release(&s->priced_map);
+    }
+    free(f->shards);
     imap_release(&f->items);
     imap_release(&f->cats);
     imap_release(&f->orders);
-    free(f->u);
-    free(f->ui);
-    free(f->priced);
     free(f->prices);
-    u64map_release(&f->day_set);
-    u64map_release(&f->ui_map);
-    u64map_release(&f->order_set);
-    u64map_release(&f->priced_map);
     u64map_release(&f->price_map);
     free(f->order);
     free(f->values);
@@ -534,23 +601,6 @@ static inline int64_t floor_div(int64_t a, int64_t b)
     int64_t q = a / b;
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
-
-static uint32_t user_id_of(struct ps_features *f, const char *key, size_t len, uint64_t h)
-{
-    int inserted;
-    uint32_t id = imap_intern_h(&f->users, key, len, h, &inserted);
-    if (inserted) {
-        f->u = ps_xgrow(f->u, &f->u_cap, (size_t)id + 1, sizeof *f->u);
-        struct fuser *u = &f->u[id];
-        memset(u, 0, sizeof *u);
-        u->first_ts = INT64_MAX;
-        u->last_purchase_ts = INT64_MIN;
-        u->day_base = INT32_MIN;
-        u->last_cat = NONE;
-    }
-    return id;
-}
-
 
 static inline uint32_t mix32(uint32_t x)
 {
@@ -619,21 +669,90 @@ found:
     return &u->cats[j];
 }
 
-static struct fuitem *uitem_of(struct ps_features *f, uint32_t user, uint32_t item)
+/* ---- the global half (reading thread) ------------------------------------ */
+
+/* 1 if the event needs its item interned: a priced observation for the
+ * category medians, or a cart or purchase for the (user, item) flags. */
+static inline int needs_item(const struct ps_features_event *ev)
 {
-    int inserted;
-    size_t slot = u64map_put(&f->ui_map, pack(user, item), &inserted);
-    if (inserted) {
-        uint32_t i = (uint32_t)f->n_ui++;
-        f->ui = ps_xgrow(f->ui, &f->ui_cap, f->n_ui, sizeof *f->ui);
-        f->ui[i].first_order = 0;
-        f->ui[i].flags = 0;
-        f->ui_map.vals[slot] = i;
-    }
-    return &f->ui[f->ui_map.vals[slot]];
+    return ev->item_id && ev->item_len > 0 &&
+           ((ev->category && ev->category_len > 0 && ev->price > 0) ||
+            ev->type == PS_FEATURES_CART || ev->type == PS_FEATURES_PURCHASE);
 }
 
-static void add_active_day(struct ps_features *f, uint32_t uid, struct fuser *u, int64_t day)
+/* Resolves the global half of a valid event that passed the as-of filter
+ * into c (all but the user fields). */
+static void add_global(struct ps_features *f, const struct ps_features_event *ev, struct cev *c)
+{
+    int inserted;
+    if (!f->have_ts || ev->ts > f->max_ts)
+        f->max_ts = ev->ts;
+    f->have_ts = 1;
+    c->ts = ev->ts;
+    c->type = (uint32_t)ev->type;
+    c->price = ev->price;
+    c->qty = ev->quantity;
+    c->dwell = ev->dwell_s;
+    c->cat = c->item = c->order = NONE;
+    if (ev->category && ev->category_len > 0)
+        c->cat = imap_intern(&f->cats, ev->category, ev->category_len, &inserted);
+    if (needs_item(ev))
+        c->item = imap_intern(&f->items, ev->item_id, ev->item_len, &inserted);
+    if (c->cat != NONE && c->item != NONE && ev->price > 0) {
+        size_t slot = u64map_put(&f->price_map, pack(c->cat, c->item), &inserted);
+        if (inserted) {
+            uint32_t i = (uint32_t)f->n_prices++;
+            f->prices = ps_xgrow(f->prices, &f->prices_cap, f->n_prices, sizeof *f->prices);
+            f->prices[i] = (struct fprice){0.0, 0, c->cat};
+            f->price_map.vals[slot] = i;
+        }
+        struct fprice *pr = &f->prices[f->price_map.vals[slot]];
+        pr->sum += ev->price;
+        pr->n++;
+    }
+    if (ev->type == PS_FEATURES_PURCHASE && ev->order_id && ev->order_len > 0)
+        c->order = imap_intern(&f->orders, ev->order_id, ev->order_len, &inserted);
+}
+
+static inline struct shard *shard_of(struct ps_features *f, uint64_t user_h)
+{
+    /* High bits: the low ones pick the slot inside the shard's index. */
+    return &f->shards[f->n_shards == 1 ? 0 : (uint32_t)(user_h >> 40) % (uint32_t)f->n_shards];
+}
+
+/* ---- the per-user half (shards) ----------------------------------------- */
+
+static uint32_t shard_user(struct shard *s, const char *key, size_t len, uint64_t h)
+{
+    int inserted;
+    uint32_t id = imap_intern_h(&s->users, key, len, h, &inserted);
+    if (inserted) {
+        s->u = ps_xgrow(s->u, &s->u_cap, (size_t)id + 1, sizeof *s->u);
+        struct fuser *u = &s->u[id];
+        memset(u, 0, sizeof *u);
+        u->first_ts = INT64_MAX;
+        u->last_purchase_ts = INT64_MIN;
+        u->day_base = INT32_MIN;
+        u->last_cat = NONE;
+    }
+    return id;
+}
+
+static struct fuitem *uitem_of(struct shard *s, uint32_t user, uint32_t item)
+{
+    int inserted;
+    size_t slot = u64map_put(&s->ui_map, pack(user, item), &inserted);
+    if (inserted) {
+        uint32_t i = (uint32_t)s->n_ui++;
+        s->ui = ps_xgrow(s->ui, &s->ui_cap, s->n_ui, sizeof *s->ui);
+        s->ui[i].first_order = 0;
+        s->ui[i].flags = 0;
+        s->ui_map.vals[slot] = i;
+    }
+    return &s->ui[s->ui_map.vals[slot]];
+}
+
+static void add_active_day(struct shard *s, uint32_t uid, struct fuser *u, int64_t day)
 {
     if (u->day_base == INT32_MIN)
         u->day_base = (int32_t)day - DAY_WINDOW / 2;
@@ -642,36 +761,23 @@ static void add_active_day(struct ps_features *f, uint32_t uid, struct fuser *u,
         u->day_bits[off / 64] |= 1ULL << (off % 64);
     } else {
         int inserted;
-        u64map_put(&f->day_set, pack(uid, (uint32_t)(int32_t)day), &inserted);
+        u64map_put(&s->day_set, pack(uid, (uint32_t)(int32_t)day), &inserted);
         u->n_days_out += (uint32_t)inserted;
     }
 }
 
-/* 1 if the event needs its item interned (see add_valid). */
-static inline int needs_item(const struct ps_features_event *ev)
+/* Adds event c of user uid of shard s. */
+static void shard_add(struct shard *s, const struct cev *c, uint32_t uid)
 {
-    return ev->item_id && ev->item_len > 0 &&
-           ((ev->category && ev->category_len > 0 && ev->price > 0) ||
-            ev->type == PS_FEATURES_CART || ev->type == PS_FEATURES_PURCHASE);
-}
-
-/* Adds a validated event of user uid that passed the as-of filter.
- * item_h: the item's imap_hash when needs_item(ev) (computed if NULL). */
-static void add_valid(struct ps_features *f, const struct ps_features_event *ev, uint32_t uid,
-                      const uint64_t *item_h)
-{
-    if (!f->have_ts || ev->ts > f->max_ts)
-        f->max_ts = ev->ts;
-    f->have_ts = 1;
-    struct fuser *u = &f->u[uid];
-    int type = (int)ev->type;
-    if (ev->ts < u->first_ts)
-        u->first_ts = ev->ts;
+    struct fuser *u = &s->u[uid];
+    int type = (int)c->type;
+    if (c->ts < u->first_ts)
+        u->first_ts = c->ts;
     u->n_events++;
     u->n_ev[type]++;
 
     /* Local calendar: day number, second of day, weekday (day 0 = Thu). */
-    int64_t local = ev->ts + f->params.tz_offset_s;
+    int64_t local = c->ts + s->tz_offset_s;
     int64_t day = floor_div(local, DAY_S);
     int64_t sod = local - day * DAY_S;
     u->daypart[sod / 21600]++;
@@ -680,74 +786,50 @@ static void add_valid(struct ps_features *f, const struct ps_features_event *ev,
         wd += 7;
     if (wd == 0 || wd == 6)
         u->n_weekend++;
-    add_active_day(f, uid, u, day);
+    add_active_day(s, uid, u, day);
 
-    if (ev->dwell_s == ev->dwell_s) {
-        u->dwell_sum += ev->dwell_s;
+    if (c->dwell == c->dwell) {
+        u->dwell_sum += c->dwell;
         u->n_dwell++;
     }
-
-    uint32_t cat = NONE, item = NONE;
-    int has_price = ev->price == ev->price;
-    if (ev->category && ev->category_len > 0) {
-        int inserted;
-        cat = imap_intern(&f->cats, ev->category, ev->category_len, &inserted);
-        ucat_of(u, cat)->count++;
+    if (c->cat != NONE) {
+        ucat_of(u, c->cat)->count++;
         u->n_cat_events++;
     }
-    int priced_obs = cat != NONE && has_price && ev->price > 0;
-    if (needs_item(ev)) {
-        int inserted;
-        uint64_t h = item_h ? *item_h : imap_hash(ev->item_id, ev->item_len);
-        item = imap_intern_h(&f->items, ev->item_id, ev->item_len, h, &inserted);
-    }
-    if (priced_obs && item != NONE) {
-        int inserted;
-        size_t slot = u64map_put(&f->price_map, pack(cat, item), &inserted);
-        if (inserted) {
-            uint32_t i = (uint32_t)f->n_prices++;
-            f->prices = ps_xgrow(f->prices, &f->prices_cap, f->n_prices, sizeof *f->prices);
-            f->prices[i] = (struct fprice){0.0, 0, cat};
-            f->price_map.vals[slot] = i;
-        }
-        struct fprice *pr = &f->prices[f->price_map.vals[slot]];
-        pr->sum += ev->price;
-        pr->n++;
-    }
 
-    double qty = ev->quantity == ev->quantity ? ev->quantity : 1.0;
+    int has_price = c->price == c->price;
+    double qty = c->qty == c->qty ? c->qty : 1.0;
     if (type == PS_FEATURES_PURCHASE) {
-        if (ev->ts > u->last_purchase_ts)
-            u->last_purchase_ts = ev->ts;
+        if (c->ts > u->last_purchase_ts)
+            u->last_purchase_ts = c->ts;
         if (has_price)
-            u->spend += ev->price * qty;
+            u->spend += c->price * qty;
         uint64_t order_key;
-        if (ev->order_id && ev->order_len > 0) {
+        if (c->order != NONE) {
             int inserted;
-            uint32_t o = imap_intern(&f->orders, ev->order_id, ev->order_len, &inserted);
-            u64map_put(&f->order_set, pack(uid, o), &inserted);
+            u64map_put(&s->order_set, pack(uid, c->order), &inserted);
             u->n_orders += (uint32_t)inserted;
-            order_key = o;
+            order_key = c->order;
         } else {
             /* Each purchase without an order id is an order of its own. */
             u->n_orders++;
-            order_key = (1ULL << 63) | f->n_anon_orders++;
+            order_key = (1ULL << 63) | s->n_anon_orders++;
         }
-        if (cat != NONE && has_price && ev->price > 0) {
+        if (c->cat != NONE && has_price && c->price > 0) {
             int inserted;
-            size_t slot = u64map_put(&f->priced_map, pack(uid, cat), &inserted);
+            size_t slot = u64map_put(&s->priced_map, pack(uid, c->cat), &inserted);
             if (inserted) {
-                uint32_t i = (uint32_t)f->n_priced++;
-                f->priced = ps_xgrow(f->priced, &f->priced_cap, f->n_priced, sizeof *f->priced);
-                f->priced[i] = (struct fpriced){0.0, 0};
-                f->priced_map.vals[slot] = i;
+                uint32_t i = (uint32_t)s->n_priced++;
+                s->priced = ps_xgrow(s->priced, &s->priced_cap, s->n_priced, sizeof *s->priced);
+                s->priced[i] = (struct fpriced){0.0, 0};
+                s->priced_map.vals[slot] = i;
             }
-            struct fpriced *pp = &f->priced[f->priced_map.vals[slot]];
-            pp->sum += ev->price;
+            struct fpriced *pp = &s->priced[s->priced_map.vals[slot]];
+            pp->sum += c->price;
             pp->n++;
         }
-        if (item != NONE) {
-            struct fuitem *ui = uitem_of(f, uid, item);
+        if (c->item != NONE) {
+            struct fuitem *ui = uitem_of(s, uid, c->item);
             if (!(ui->flags & UI_PURCHASED)) {
                 ui->flags |= UI_PURCHASED;
                 ui->first_order = order_key;
@@ -757,9 +839,40 @@ static void add_valid(struct ps_features *f, const struct ps_features_event *ev,
         }
     } else if (type == PS_FEATURES_REFUND) {
         if (has_price)
-            u->spend -= fabs(ev->price) * fabs(qty);
-    } else if (type == PS_FEATURES_CART && item != NONE) {
-        uitem_of(f, uid, item)->flags |= UI_CARTED;
+            u->spend -= fabs(c->price) * fabs(qty);
+    } else if (type == PS_FEATURES_CART && c->item != NONE) {
+        uitem_of(s, uid, c->item)->flags |= UI_CARTED;
+    }
+}
+
+/*
+ * Adds a chunk of events to its shard in groups whose memory latency
+ * overlaps: in a time-ordered log every event belongs to another user,
+ * and the user's index slot, state and category table are each a cache
+ * miss.  Stage 1 prefetches the index slots of a group, stage 2 resolves
+ * user ids in order (so ids are those of one-at-a-time adding) and
+ * prefetches the states, stage 3 the category tables, stage 4 adds the
+ * events in order.
+ */
+#define GROUP 32
+static void shard_run_chunk(struct shard *s, const struct chunk *ch)
+{
+    uint32_t uid[GROUP];
+    for (int g = 0; g < ch->n; g += GROUP) {
+        int n = ch->n - g < GROUP ? ch->n - g : GROUP;
+        const struct cev *e = ch->ev + g;
+        for (int i = 0; i < n; i++)
+            imap_prefetch(&s->users, e[i].user_h);
+        for (int i = 0; i < n; i++) {
+            uid[i] = shard_user(s, ch->arena.data + e[i].user_off, e[i].user_len, e[i].user_h);
+            __builtin_prefetch(&s->u[uid[i]]);
+            __builtin_prefetch((const char *)&s->u[uid[i]] + 64);
+        }
+        for (int i = 0; i < n; i++)
+            if (s->u[uid[i]].cats)
+                __builtin_prefetch(s->u[uid[i]].cats);
+        for (int i = 0; i < n; i++)
+            shard_add(s, &e[i], uid[i]);
     }
 }
 
@@ -787,10 +900,136 @@ int ps_features_add(struct ps_features *f, const struct ps_features_event *ev,
         f->n_after++;
         return PS_OK;
     }
-    uint32_t uid = user_id_of(f, ev->user_id, ev->user_len,
-                              imap_hash(ev->user_id, ev->user_len));
-    add_valid(f, ev, uid, NULL);
+    struct cev c;
+    add_global(f, ev, &c);
+    c.user_h = imap_hash(ev->user_id, ev->user_len);
+    struct shard *s = shard_of(f, c.user_h);
+    shard_add(s, &c, shard_user(s, ev->user_id, ev->user_len, c.user_h));
     return PS_OK;
+}
+
+/* ---- threaded ingest ---------------------------------------------------- */
+
+#define CHUNKS_PER_SHARD 4 /* queued + filling; bounds memory */
+
+static struct chunk *chunk_get(struct ps_features *f)
+{
+    struct chunk *ch = NULL;
+    if (f->n_workers)
+        pthread_mutex_lock(&f->mu);
+    while (!f->free_chunks && f->n_workers && f->n_chunks >= CHUNKS_PER_SHARD * f->n_shards)
+        pthread_cond_wait(&f->cv_free, &f->mu);
+    if (f->free_chunks) {
+        ch = f->free_chunks;
+        f->free_chunks = ch->next;
+    } else {
+        f->n_chunks++;
+    }
+    if (f->n_workers)
+        pthread_mutex_unlock(&f->mu);
+    if (!ch) {
+        ch = ps_xmalloc(sizeof *ch);
+        ps_buf_init(&ch->arena);
+    }
+    ch->n = 0;
+    ch->next = NULL;
+    ps_buf_reset(&ch->arena);
+    return ch;
+}
+
+static void chunk_free_all(struct chunk *ch)
+{
+    while (ch) {
+        struct chunk *next = ch->next;
+        ps_buf_release(&ch->arena);
+        free(ch);
+        ch = next;
+    }
+}
+
+static void *shard_main(void *arg)
+{
+    struct shard *s = arg;
+    struct ps_features *f = s->owner;
+    for (;;) {
+        pthread_mutex_lock(&f->mu);
+        while (!s->head && !s->done)
+            pthread_cond_wait(&s->cv, &f->mu);
+        struct chunk *ch = s->head;
+        if (ch) {
+            s->head = ch->next;
+            if (!s->head)
+                s->tail = NULL;
+        }
+        pthread_mutex_unlock(&f->mu);
+        if (!ch)
+            return NULL;
+        shard_run_chunk(s, ch);
+        pthread_mutex_lock(&f->mu);
+        ch->next = f->free_chunks;
+        f->free_chunks = ch;
+        pthread_cond_signal(&f->cv_free);
+        pthread_mutex_unlock(&f->mu);
+    }
+}
+
+/* Hands a full (or final) chunk to its shard: queued for the worker, or
+ * run here when there are no workers. */
+static void chunk_submit(struct ps_features *f, struct shard *s, struct chunk *ch)
+{
+    if (!f->n_workers) {
+        shard_run_chunk(s, ch);
+        ch->next = f->free_chunks;
+        f->free_chunks = ch;
+        return;
+    }
+    pthread_mutex_lock(&f->mu);
+    ch->next = NULL;
+    if (s->tail)
+        s->tail->next = ch;
+    else
+        s->head = ch;
+    s->tail = ch;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void workers_start(struct ps_features *f)
+{
+    if (!f->n_workers)
+        return;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv_free, NULL);
+    for (int k = 0; k < f->n_shards; k++) {
+        struct shard *s = &f->shards[k];
+        s->head = s->tail = NULL;
+        s->done = 0;
+        pthread_cond_init(&s->cv, NULL);
+        if (pthread_create(&s->thread, NULL, shard_main, s) != 0)
+            PS_ASSERT(!"cannot start a features worker thread");
+    }
+}
+
+/* Lets the workers drain their queues, joins them, frees the chunks. */
+static void workers_stop(struct ps_features *f)
+{
+    if (f->n_workers) {
+        pthread_mutex_lock(&f->mu);
+        for (int k = 0; k < f->n_shards; k++) {
+            f->shards[k].done = 1;
+            pthread_cond_signal(&f->shards[k].cv);
+        }
+        pthread_mutex_unlock(&f->mu);
+        for (int k = 0; k < f->n_shards; k++) {
+            pthread_join(f->shards[k].thread, NULL);
+            pthread_cond_destroy(&f->shards[k].cv);
+        }
+        pthread_cond_destroy(&f->cv_free);
+        pthread_mutex_destroy(&f->mu);
+    }
+    chunk_free_all(f->free_chunks);
+    f->free_chunks = NULL;
+    f->n_chunks = 0;
 }
 
 /* ---- reading the canonical CSV ----------------------------------------- */
@@ -826,93 +1065,29 @@ static int read_number(struct ps_reader *r, const int *col, int field, double *o
     return PS_OK;
 }
 
-/*
- * Events are added in batches so that the memory latency of the per-event
- * lookups overlaps: for a log in time order every event belongs to another
- * user, and the user's slot, state and category table are each a cache
- * miss.  Stage 1 hashes and prefetches the user and item slots of the whole
- * batch, stage 2 resolves user ids (in input order, so ids and results are
- * those of one-at-a-time adding) and prefetches the user state, stage 3
- * prefetches the category tables, stage 4 adds the events in order.
- */
-#define BATCH 64
-
-struct pending {
-    struct ps_features_event ev;  /* strings point into the batch arena */
-    size_t off[4];                /* arena offsets of user, item, category, order */
-    uint64_t user_h, item_h;      /* imap hashes */
-    uint32_t uid;                 /* NONE: after as-of */
-};
-
-static void flush_batch(struct ps_features *f, struct pending *b, int n, struct ps_buf *arena)
-{
-    for (int i = 0; i < n; i++) {
-        struct ps_features_event *ev = &b[i].ev;
-        ev->user_id = arena->data + b[i].off[0];
-        ev->item_id = arena->data + b[i].off[1];
-        ev->category = arena->data + b[i].off[2];
-        ev->order_id = arena->data + b[i].off[3];
-        b[i].user_h = imap_hash(ev->user_id, ev->user_len);
-        imap_prefetch(&f->users, b[i].user_h);
-        if (needs_item(ev)) {
-            b[i].item_h = imap_hash(ev->item_id, ev->item_len);
-            imap_prefetch(&f->items, b[i].item_h);
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        const struct ps_features_event *ev = &b[i].ev;
-        f->n_rows++;
-        if (f->params.has_as_of && ev->ts > f->params.as_of) {
-            f->n_after++;
-            b[i].uid = NONE;
-            continue;
-        }
-        b[i].uid = user_id_of(f, ev->user_id, ev->user_len, b[i].user_h);
-        __builtin_prefetch(&f->u[b[i].uid]);
-        __builtin_prefetch((const char *)&f->u[b[i].uid] + 64);
-    }
-    for (int i = 0; i < n; i++)
-        if (b[i].uid != NONE && f->u[b[i].uid].cats)
-            __builtin_prefetch(f->u[b[i].uid].cats);
-    for (int i = 0; i < n; i++)
-        if (b[i].uid != NONE)
-            add_valid(f, &b[i].ev, b[i].uid, &b[i].item_h);
-    ps_buf_reset(arena);
-}
-
-/* Copies a field into the arena; returns its offset. */
-static size_t stash(struct ps_buf *arena, const char *s, size_t len)
-{
-    size_t off = arena->len;
-    ps_buf_append(arena, s, len);
-    ps_buf_putc(arena, '\0');
-    return off;
-}
-
 int ps_features_add_file(struct ps_features *f, const char *path, struct ps_err *err)
 {
     struct ps_reader_params rp = ps_reader_default_params();
     struct ps_reader *r = NULL;
-    struct pending batch[BATCH];
-    struct ps_buf arena;
-    int col[F_N], n_batch = 0;
+    struct chunk *fill[MAX_SHARDS] = {NULL};
+    int col[F_N];
     PS_ASSERT(!f->finished);
     int rc = ps_reader_open(&r, path, &rp, err);
     if (rc)
         return rc;
-    ps_buf_init(&arena);
     for (int i = 0; i < F_N; i++) {
         col[i] = ps_reader_column_index(r, field_names[i]);
         if (col[i] < 0 && i <= F_EVENT) {
             rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s: missing column \"%s\"",
                             ps_reader_name(r), field_names[i]);
-            goto done;
+            ps_reader_close(r);
+            return rc;
         }
     }
+    workers_start(f);
     for (;;) {
         rc = ps_reader_next(r);
         if (rc == PS_DONE) {
-            flush_batch(f, batch, n_batch, &arena);
             rc = PS_OK;
             break;
         }
@@ -924,7 +1099,6 @@ int ps_features_add_file(struct ps_features *f, const char *path, struct ps_err 
             rc = ps_err_set(err, rc, "%s", ps_reader_errmsg(r));
             goto done;
         }
-        struct pending *pe = &batch[n_batch];
         struct ps_features_event ev;
         size_t len;
         const char *s;
@@ -959,19 +1133,38 @@ int ps_features_add_file(struct ps_features *f, const char *path, struct ps_err 
             (rc = read_number(r, col, F_QTY, &ev.quantity, err)) != 0 ||
             (rc = read_number(r, col, F_DWELL, &ev.dwell_s, err)) != 0)
             goto done;
-        /* ev is valid (check_event's conditions hold); stash its strings. */
-        pe->ev = ev;
-        pe->off[0] = stash(&arena, ev.user_id, ev.user_len);
-        pe->off[1] = stash(&arena, ev.item_id ? ev.item_id : "", ev.item_len);
-        pe->off[2] = stash(&arena, ev.category ? ev.category : "", ev.category_len);
-        pe->off[3] = stash(&arena, ev.order_id ? ev.order_id : "", ev.order_len);
-        if (++n_batch == BATCH) {
-            flush_batch(f, batch, n_batch, &arena);
-            n_batch = 0;
+
+        /* The event is valid (check_event's conditions hold). */
+        f->n_rows++;
+        if (f->params.has_as_of && ev.ts > f->params.as_of) {
+            f->n_after++;
+            continue;
+        }
+        uint64_t h = imap_hash(ev.user_id, ev.user_len);
+        struct shard *sh = shard_of(f, h);
+        int k = (int)(sh - f->shards);
+        if (!fill[k])
+            fill[k] = chunk_get(f);
+        struct chunk *ch = fill[k];
+        struct cev *c = &ch->ev[ch->n++];
+        add_global(f, &ev, c);
+        c->user_h = h;
+        c->user_off = (uint32_t)ch->arena.len;
+        c->user_len = (uint32_t)ev.user_len;
+        ps_buf_append(&ch->arena, ev.user_id, ev.user_len);
+        ps_buf_putc(&ch->arena, '\0');
+        if (ch->n == CHUNK) {
+            chunk_submit(f, sh, ch);
+            fill[k] = NULL;
         }
     }
 done:
-    ps_buf_release(&arena);
+    /* Even after an error: hand over what is filled, so workers and
+     * chunks are released the one way. */
+    for (int k = 0; k < f->n_shards; k++)
+        if (fill[k])
+            chunk_submit(f, &f->shards[k], fill[k]);
+    workers_stop(f);
     ps_reader_close(r);
     return rc;
 }
@@ -1018,7 +1211,7 @@ static void compute_medians(struct ps_features *f)
 struct user_key {
     const char *key;
     size_t len;
-    uint32_t id;
+    uint64_t ref;   /* shard << 32 | user id in the shard */
 };
 
 static int cmp_user_key(const void *a, const void *b)
@@ -1029,6 +1222,12 @@ static int cmp_user_key(const void *a, const void *b)
     if (c)
         return c;
     return (x->len > y->len) - (x->len < y->len);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
 }
 
 /* 1 if category a ranks before b: more events, then byte order of name. */
@@ -1043,29 +1242,24 @@ static int cat_before(const struct ps_features *f, const struct ucat *a, const s
     return c ? c < 0 : la < lb;
 }
 
-/* Per-user counters gathered from the pair tables at the end. */
+/* Per-user counters gathered from a shard's pair tables at the end. */
 struct ui_counts {
     uint32_t carted, abandoned, purchased, repeated; /* (user, item) pairs */
     uint32_t pl_den;   /* priced purchases in categories with a median */
-    double pl_num;     /* sum of their price / median */
+    double pl_num;     /* sum of their price / median, in category-id order */
 };
 
-int ps_features_finish(struct ps_features *f, struct ps_err *err)
+/* The counters of every user of shard s (calloc'ed, caller frees). */
+static struct ui_counts *shard_counts(const struct ps_features *f, const struct shard *s)
 {
-    (void)err;
-    PS_ASSERT(!f->finished);
-    f->finished = 1;
-    f->as_of = f->params.has_as_of ? f->params.as_of : (f->have_ts ? f->max_ts : 0);
-    compute_medians(f);
-
-    uint32_t n_users = ps_strmap_count(f->users.keys);
+    uint32_t n_users = ps_strmap_count(s->users.keys);
     struct ui_counts *uc = ps_xcalloc(n_users ? n_users : 1, sizeof *uc);
-    for (size_t s = 0; s <= f->ui_map.mask; s++) {
-        uint64_t key = f->ui_map.keys[s];
+    for (size_t i = 0; i <= s->ui_map.mask; i++) {
+        uint64_t key = s->ui_map.keys[i];
         if (key == EMPTY_KEY)
             continue;
         struct ui_counts *c = &uc[key >> 32];
-        uint32_t fl = f->ui[f->ui_map.vals[s]].flags;
+        uint32_t fl = s->ui[s->ui_map.vals[i]].flags;
         if (fl & UI_CARTED) {
             c->carted++;
             c->abandoned += !(fl & UI_PURCHASED);
@@ -1075,33 +1269,63 @@ int ps_features_finish(struct ps_features *f, struct ps_err *err)
             c->repeated += !!(fl & UI_REPEAT);
         }
     }
-    for (size_t s = 0; s <= f->priced_map.mask; s++) {
-        uint64_t key = f->priced_map.keys[s];
-        double med = key == EMPTY_KEY ? NAN : f->median[(uint32_t)key];
+    /* price_level sums in (user, category id) order, which depends on the
+     * input alone, not on the table layout: the same digits at any shard
+     * count.  Keys sort as user << 32 | category. */
+    uint64_t *keys = ps_xmalloc((s->priced_map.n ? s->priced_map.n : 1) * sizeof *keys);
+    size_t n = 0;
+    for (size_t i = 0; i <= s->priced_map.mask; i++)
+        if (s->priced_map.keys[i] != EMPTY_KEY)
+            keys[n++] = s->priced_map.keys[i];
+    qsort(keys, n, sizeof *keys, cmp_u64);
+    for (size_t i = 0; i < n; i++) {
+        double med = f->median[(uint32_t)keys[i]];
         if (med != med)
             continue;
-        const struct fpriced *pp = &f->priced[f->priced_map.vals[s]];
-        uc[key >> 32].pl_num += pp->sum / med;
-        uc[key >> 32].pl_den += pp->n;
+        int inserted;
+        /* A lookup: the key is present, nothing is inserted. */
+        size_t slot = u64map_put((struct u64map *)&s->priced_map, keys[i], &inserted);
+        const struct fpriced *pp = &s->priced[s->priced_map.vals[slot]];
+        uc[keys[i] >> 32].pl_num += pp->sum / med;
+        uc[keys[i] >> 32].pl_den += pp->n;
     }
+    free(keys);
+    return uc;
+}
 
-    struct user_key *keys = ps_xmalloc((n_users ? n_users : 1) * sizeof *keys);
-    for (uint32_t i = 0; i < n_users; i++) {
-        keys[i].key = ps_strmap_key(f->users.keys, i, &keys[i].len);
-        keys[i].id = i;
+int ps_features_finish(struct ps_features *f, struct ps_err *err)
+{
+    (void)err;
+    PS_ASSERT(!f->finished);
+    f->finished = 1;
+    f->as_of = f->params.has_as_of ? f->params.as_of : (f->have_ts ? f->max_ts : 0);
+    compute_medians(f);
+
+    long n_users = ps_features_n_users(f);
+    struct ui_counts **uc = ps_xcalloc((size_t)f->n_shards, sizeof *uc);
+    struct user_key *keys = ps_xmalloc((n_users ? (size_t)n_users : 1) * sizeof *keys);
+    long n = 0;
+    for (int k = 0; k < f->n_shards; k++) {
+        const struct shard *s = &f->shards[k];
+        uc[k] = shard_counts(f, s);
+        uint32_t m = ps_strmap_count(s->users.keys);
+        for (uint32_t i = 0; i < m; i++, n++) {
+            keys[n].key = ps_strmap_key(s->users.keys, i, &keys[n].len);
+            keys[n].ref = (uint64_t)k << 32 | i;
+        }
     }
-    qsort(keys, n_users, sizeof *keys, cmp_user_key);
-    f->order = ps_xmalloc((n_users ? n_users : 1) * sizeof *f->order);
-    f->values = ps_xmalloc(((size_t)n_users ? n_users : 1) * C_N * sizeof *f->values);
-    f->top = ps_xmalloc(((size_t)n_users ? n_users : 1) * 3 * sizeof *f->top);
+    qsort(keys, (size_t)n_users, sizeof *keys, cmp_user_key);
+    f->order = ps_xmalloc((n_users ? (size_t)n_users : 1) * sizeof *f->order);
+    f->values = ps_xmalloc((n_users ? (size_t)n_users : 1) * C_N * sizeof *f->values);
+    f->top = ps_xmalloc((n_users ? (size_t)n_users : 1) * 3 * sizeof *f->top);
 
-    for (uint32_t row = 0; row < n_users; row++) {
-        uint32_t id = keys[row].id;
-        const struct fuser *u = &f->u[id];
-        const struct ui_counts *c = &uc[id];
+    for (long row = 0; row < n_users; row++) {
+        uint64_t ref = keys[row].ref;
+        const struct fuser *u = &f->shards[ref >> 32].u[(uint32_t)ref];
+        const struct ui_counts *c = &uc[ref >> 32][(uint32_t)ref];
         double *v = f->values + (size_t)row * C_N;
         uint32_t *top = f->top + (size_t)row * 3;
-        f->order[row] = id;
+        f->order[row] = ref;
         for (int k = 0; k < C_N; k++)
             v[k] = NAN;
         v[C_BROWSE] = u->n_ev[PS_FEATURES_VIEW];
@@ -1158,8 +1382,10 @@ int ps_features_finish(struct ps_features *f, struct ps_err *err)
             v[C_NIGHT + k] = (double)u->daypart[k] / u->n_events;
         v[C_WEEKEND] = (double)u->n_weekend / u->n_events;
     }
-    free(keys);
+    for (int k = 0; k < f->n_shards; k++)
+        free(uc[k]);
     free(uc);
+    free(keys);
     return PS_OK;
 }
 
@@ -1167,8 +1393,12 @@ int ps_features_finish(struct ps_features *f, struct ps_err *err)
 
 long ps_features_n_users(const struct ps_features *f)
 {
-    return (long)ps_strmap_count(f->users.keys);
+    long n = 0;
+    for (int k = 0; k < f->n_shards; k++)
+        n += (long)ps_strmap_count(f->shards[k].users.keys);
+    return n;
 }
+
 int64_t ps_features_as_of(const struct ps_features *f) { return f->as_of; }
 long ps_features_n_rows(const struct ps_features *f) { return f->n_rows; }
 long ps_features_n_after_as_of(const struct ps_features *f) { return f->n_after; }
@@ -1176,7 +1406,8 @@ long ps_features_n_after_as_of(const struct ps_features *f) { return f->n_after;
 const char *ps_features_user_id(const struct ps_features *f, long row, size_t *len)
 {
     PS_ASSERT(f->finished && row >= 0 && row < ps_features_n_users(f));
-    return ps_strmap_key(f->users.keys, f->order[row], len);
+    uint64_t ref = f->order[row];
+    return ps_strmap_key(f->shards[ref >> 32].users.keys, (uint32_t)ref, len);
 }
 
 double ps_features_value(const struct ps_features *f, long row, int col)
