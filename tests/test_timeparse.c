@@ -7,6 +7,7 @@
 #include "test.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "persona/timeparse.h"
 
@@ -150,4 +151,34 @@ TEST(timeparse_offsets_and_format)
         ps_civil_from_days(day, &y, &m, &d);
         CHECK_INT(ps_days_from_civil(y, m, d), day);
     }
+}
+
+/* 300 random timestamps in every accepted form (zones from -12:00 to
+ * +14:00, fractions, US month-first, slashes, milliseconds) with the epoch
+ * Python's datetime gives for them: tests/fixtures/clean/timestamps.csv,
+ * written by timestamps.py beside it; zone-less forms are UTC. */
+TEST(timeparse_matches_python_datetime)
+{
+    char *data = test_read_file("tests/fixtures/clean/timestamps.csv", NULL);
+    CHECK(data != NULL);
+    if (!data)
+        return;
+    int n = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *comma = strrchr(line, ',');
+        if (!comma || strncmp(line, "text,", 5) == 0)
+            continue;
+        *comma = '\0';
+        long long want = strtoll(comma + 1, NULL, 10);
+        int64_t got = 0;
+        int rc = ps_time_parse(line, strlen(line), 0, &got);
+        if (rc != PS_TIME_OK || got != want) {
+            test_failures++;
+            fprintf(stderr, "  \"%s\": rc %d, got %lld, expected %lld\n", line, rc, (long long)got, want);
+        }
+        n++;
+    }
+    CHECK_INT(n, 300);
+    free(data);
 }
