@@ -451,6 +451,22 @@ TEST(reader_open_errors)
 
 TEST(reader_io_paths)
 {
+    /* Huge caps are clamped (no overflow in cap + 1). */
+    {
+        static const char d2[] = "a,b\n1,2\n";
+        struct ps_reader_params hp = ps_reader_default_params();
+        hp.max_field_bytes = (size_t)-1;
+        hp.max_record_bytes = (size_t)-1;
+        hp.block_bytes = 3;
+        struct ps_reader *hr;
+        struct ps_err herr = { 0 };
+        CHECK_INT(ps_reader_open_mem(&hr, d2, sizeof d2 - 1, &hp, &herr), PS_OK);
+        if (hr) {
+            CHECK_INT(ps_reader_next(hr), PS_OK);
+            CHECK_STR(ps_reader_field(hr, 1, NULL), "2");
+            ps_reader_close(hr);
+        }
+    }
     /* A directory opens but cannot be read: a fatal I/O error at open. */
     struct ps_reader *r;
     struct ps_err err = { 0 };

@@ -75,7 +75,8 @@ const char *ps_reader_column_name(const struct ps_reader *r, int i);
 int ps_reader_column_index(const struct ps_reader *r, const char *name);
 
 /* Field i of the current record (i < n_columns); NUL-terminated, borrowed,
- * valid until the next ps_reader_next.  *len may be NULL. */
+ * valid until the next ps_reader_next.  *len may be NULL.  NULL (and
+ * *len = 0) after a bad row.  See docs/reader.md for the dialect. */
 const char *ps_reader_field(const struct ps_reader *r, int i, size_t *len);
 
 /* 1-based physical line on which the current record starts. */
@@ -83,7 +84,9 @@ long ps_reader_line(const struct ps_reader *r);
 /* Number of records returned so far (good and bad, header excluded). */
 long ps_reader_record_index(const struct ps_reader *r);
 /* The raw bytes of the current (or bad) record, without the final line
- * ending; borrowed, valid until the next call. May hold invalid UTF-8. */
+ * ending; borrowed, valid until the next call. May hold invalid UTF-8.
+ * NUL-terminated; for a record over the size caps, its first
+ * min(64 KiB, max_record_bytes) bytes. */
 const char *ps_reader_raw(const struct ps_reader *r, size_t *len);
 /* Message of the last error (fatal or bad row). */
 const char *ps_reader_errmsg(const struct ps_reader *r);

@@ -51,6 +51,8 @@
 #define DEFAULT_BLOCK (1u << 20)
 #define DEFAULT_MAX_FIELD ((size_t)1 << 20)
 #define DEFAULT_MAX_RECORD ((size_t)16 << 20)
+#define MAX_CAP ((size_t)1 << 30)
+#define MAX_BLOCK ((size_t)256 << 20)
 #define PAD 64                 /* zeroed bytes after the data (SIMD over-read) */
 #define RAW_KEEP (64u << 10)   /* raw bytes kept of a record over the caps */
 #define SNIFF_BYTES (64u << 10)
@@ -1407,9 +1409,17 @@ static int open_common(struct ps_reader *r, const char *path,
     int rc = check_params(&pa, err);
     if (rc)
         return rc;
+    /* Caps above 1 GiB are taken as 1 GiB: no overflow in cap + 1, and a
+     * record's field count always fits an int. */
     r->max_field = pa.max_field_bytes ? pa.max_field_bytes : DEFAULT_MAX_FIELD;
     r->max_record = pa.max_record_bytes ? pa.max_record_bytes : DEFAULT_MAX_RECORD;
     r->block = pa.block_bytes ? pa.block_bytes : DEFAULT_BLOCK;
+    if (r->max_field > MAX_CAP)
+        r->max_field = MAX_CAP;
+    if (r->max_record > MAX_CAP)
+        r->max_record = MAX_CAP;
+    if (r->block > MAX_BLOCK)
+        r->block = MAX_BLOCK;
     r->next_line = 1;
     buf_reserve(r, r->block);
     memset(r->buf, 0, PAD);
