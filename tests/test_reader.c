@@ -432,6 +432,12 @@ TEST(reader_open_errors)
     CHECK_DUMP("\n\n", named("e.csv"), "open error: e.csv: empty file: no header\n");
     CHECK_DUMP("a,b,a\n", named("e.csv"),
                "open error: e.csv:1: duplicate column name \"a\" (columns 1 and 3)\n");
+    CHECK_DUMP("\xFF\xFE" "a\0,\0b\0\n\0", named("w.csv"),
+               "open error: w.csv: UTF-16 text (byte order mark FF FE): convert it to UTF-8 "
+               "(e.g. iconv -f UTF-16 -t UTF-8)\n");
+    CHECK_DUMP("\x1F\x8B\x08\0", named("e.csv.gz"),
+               "open error: e.csv.gz: gzip-compressed: decompress it first "
+               "(e.g. zcat FILE | persona ... -)\n");
     CHECK_DUMP("a,\xFF\n", named("e.csv"),
                "open error: e.csv:1: column 2: invalid UTF-8 at byte 2 (in the header)\n");
 

@@ -1425,6 +1425,17 @@ static int open_common(struct ps_reader *r, const char *path,
     memset(r->buf, 0, PAD);
     if ((rc = prime(r)) < 0)
         return ps_err_set(err, rc, "%s", r->msg);
+    /* Encodings we do not read, caught up front with a hint rather than
+     * as one bad row per line. */
+    const unsigned char *u = (const unsigned char *)r->buf;
+    if (r->len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF)))
+        return ps_err_set(err, PS_ERR_UNSUPPORTED,
+                          "%s: UTF-16 text (byte order mark %02X %02X): convert it to UTF-8 "
+                          "(e.g. iconv -f UTF-16 -t UTF-8)", r->name, u[0], u[1]);
+    if (r->len >= 2 && u[0] == 0x1F && u[1] == 0x8B)
+        return ps_err_set(err, PS_ERR_UNSUPPORTED,
+                          "%s: gzip-compressed: decompress it first (e.g. zcat FILE | persona ... -)",
+                          r->name);
     r->format = pa.format != PS_FORMAT_AUTO ? pa.format : sniff_format(r, path);
     if (r->format == PS_FORMAT_JSONL)
         return open_jsonl(r, &pa, err);
