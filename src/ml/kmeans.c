@@ -725,7 +725,8 @@ struct pp_ctx {
     int T;
     double *pot;            /* n_tasks x T partial potentials */
     int commit;             /* >= 0: store min with candidate `commit` */
-    double *cand_dist;      /* unused: candidates recomputed on commit */
+    float *cand_dist;       /* n x T: min(closest, candidate distance), or NULL */
+    int best;               /* commit_task: candidate to keep */
 };
 
 static void pp_task(void *vctx, int task, int worker)
@@ -753,10 +754,29 @@ static void pp_task(void *vctx, int task, int worker)
                     v = cl;
                 if (c->commit == t)
                     c->closest[i] = v;
+                else if (c->cand_dist)
+                    c->cand_dist[i * (size_t)T + t] = (float)v;
                 pot[t] += wi * v;
             }
         }
     }
+}
+
+/* Keeps candidate c->best from the stored distances: no pass over X. */
+static void pp_commit_task(void *vctx, int task, int worker)
+{
+    struct pp_ctx *c = vctx;
+    struct km *m = c->m;
+    long b, e;
+    (void)worker;
+    ps_split_range((long)m->n, m->n_tasks, task, &b, &e);
+    double s = 0;
+    for (long i = b; i < e; i++) {
+        double v = c->cand_dist[(size_t)i * c->T + c->best];
+        c->closest[i] = v;
+        s += wt(m, (size_t)i) * v;
+    }
+    m->pval[task] = s;
 }
 
 struct cum_ctx { struct km *m; double *closest; };
@@ -807,7 +827,11 @@ static void km_plusplus(struct km *m, int n_trials, struct ps_rng *rng, double *
     size_t *ids = ps_xmalloc((size_t)n_trials * sizeof *ids);
     double *pot = ps_xmalloc((size_t)m->n_tasks * n_trials * sizeof *pot);
     double *tot = ps_xmalloc((size_t)n_trials * sizeof *tot);
-    struct pp_ctx c = {m, closest, cand, cand_cc, 1, pot, 0, NULL};
+    struct pp_ctx c = {m, closest, cand, cand_cc, 1, pot, 0, NULL, 0};
+    /* Candidate distances are kept (n x trials floats, a few per row) so
+     * keeping the winner needs no second pass over X; skipped when huge. */
+    float *cand_dist = (size_t)n_trials * n <= ((size_t)1 << 28)
+                           ? ps_xmalloc((size_t)n_trials * n * sizeof *cand_dist) : NULL;
     struct cum_ctx cc = {m, closest};
 
     /* First centre: drawn with probability proportional to the weight. */
@@ -839,6 +863,7 @@ static void km_plusplus(struct km *m, int n_trials, struct ps_rng *rng, double *
             }
             c.T = n_trials;
             c.commit = -1;
+            c.cand_dist = cand_dist;
             ps_pool_run(m->pool, m->n_tasks, pp_task, &c);
             for (int t = 0; t < n_trials; t++)
                 tot[t] = 0;
@@ -850,6 +875,13 @@ static void km_plusplus(struct km *m, int n_trials, struct ps_rng *rng, double *
                 if (tot[t] < tot[best])
                     best = t;
             chosen = ids[best];
+            if (cand_dist) {
+                for (int t = 0; t < d; t++)
+                    centers[(size_t)c_i * d + t] = m->X[chosen * d + t];
+                c.best = best;
+                ps_pool_run(m->pool, m->n_tasks, pp_commit_task, &c);
+                continue;
+            }
         }
         for (int t = 0; t < d; t++)
             centers[(size_t)c_i * d + t] = m->X[chosen * d + t];
@@ -858,10 +890,12 @@ static void km_plusplus(struct km *m, int n_trials, struct ps_rng *rng, double *
         cand_cc[0] = m->xx[chosen];
         c.T = 1;
         c.commit = 0;
+        c.cand_dist = NULL;
         ps_pool_run(m->pool, m->n_tasks, pp_task, &c);
         for (int t = 0; t < m->n_tasks; t++)
             m->pval[t] = pot[t];
     }
+    free(cand_dist);
     free(closest);
     free(cand);
     free(cand_cc);
