@@ -104,8 +104,8 @@ static const struct category_vocab cats[PS_DEMO_N_CATEGORIES] = {
      {{"面料~舒服", "the fabric is ~ comfortable"}, {"版型~好", "the fit is ~ good"},
       {"尺码~标准", "the sizing is ~ accurate"}, {"颜色~正", "the colour is ~ true to the photos"},
       {"做工~细致", "the stitching is ~ neat"}, {"穿着~透气", "it is ~ breathable"}},
-     {{"洗了~起球", "it pills ~ after washing"}, {"尺码~偏小", "it runs ~ small"},
-      {"线头~多", "there are ~ many loose threads"}, {"洗了会褪色", "the colour fades in the wash"}},
+     {{"洗了会起球", "it pills after washing"}, {"尺码~偏小", "it runs ~ small"},
+      {"线头~多", "there are loose threads everywhere"}, {"洗了会褪色", "the colour fades in the wash"}},
      {{"有M码吗", "is there a size M"}, {"会缩水吗", "does it shrink"},
       {"身高165穿多大", "which size for 165 cm"}}},
     {"beauty", 190, 0.6,
@@ -122,7 +122,7 @@ static const struct category_vocab cats[PS_DEMO_N_CATEGORIES] = {
      {{"质地~清爽", "the texture is ~ light"}, {"颜色~显白", "the shade is ~ flattering"},
       {"保湿效果~好", "it is ~ moisturising"}, {"味道~好闻", "it smells ~ nice"},
       {"持妆~久", "it lasts ~ long"}, {"上脸~服帖", "it sits ~ well on the skin"}},
-     {{"用了~过敏", "it ~ irritated my skin"}, {"~油腻", "it feels ~ greasy"},
+     {{"用了~过敏", "it irritated my skin"}, {"~油腻", "it feels ~ greasy"},
       {"颜色和图片不一样", "the shade differs from the photo"}, {"~容易脱妆", "it wears off ~ quickly"}},
      {{"敏感肌能用吗", "is it OK for sensitive skin"}, {"保质期到什么时候", "when does it expire"},
       {"是专柜正品吗", "is this authentic counter stock"}}},
@@ -140,7 +140,7 @@ static const struct category_vocab cats[PS_DEMO_N_CATEGORIES] = {
      {{"材质~安全", "the material feels ~ safe"}, {"~柔软", "it is ~ soft"},
       {"吸收~好", "absorbency is ~ good"}, {"宝宝用着~舒服", "my little one is ~ comfortable"},
       {"冲泡~方便", "it is ~ easy to prepare"}, {"~轻便", "it is ~ light to carry"}},
-     {{"~漏", "it leaks ~"}, {"味道~大", "there is a ~ strong smell"},
+     {{"~漏", "it leaks"}, {"味道~大", "the smell is ~ strong"},
       {"尺码~偏大", "it runs ~ large"}, {"~容易坏", "it breaks ~ easily"}},
      {{"适合几个月的宝宝", "what age is it for"}, {"新生儿能用吗", "is it OK for newborns"},
       {"是新批次吗", "is this a fresh batch"}}},
@@ -160,7 +160,7 @@ static const struct category_vocab cats[PS_DEMO_N_CATEGORIES] = {
       {"包装~严实", "the packaging is ~ sturdy"}, {"口感~好", "the texture is ~ nice"},
       {"~香", "it smells ~ delicious"}},
      {{"~咸", "it is ~ salty"}, {"快过期了", "it was close to expiry"},
-      {"包装破了", "the package arrived torn"}, {"~甜", "it is ~ too sweet"}},
+      {"包装破了", "the package arrived torn"}, {"~甜", "it is ~ sweet"}},
      {{"生产日期是什么时候", "what is the production date"}, {"能当天发货吗", "can it ship today"},
       {"孕妇能吃吗", "is it safe during pregnancy"}}},
     {"books", 48, 0.45,
@@ -228,8 +228,7 @@ static int n_set(const char *const *list, int max)
     return n;
 }
 
-/* Appends tmpl with '~' replaced by adv (and the space before '~' in
- * English dropped when the adverb is empty). */
+/* Appends tmpl with '~' replaced by adv. */
 static void put_sub(struct ps_buf *b, const char *tmpl, const char *adv)
 {
     for (const char *s = tmpl; *s; s++) {
