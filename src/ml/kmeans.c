@@ -255,13 +255,16 @@ static void block_gemm(const struct km *m, size_t i0, int B, const float *Cf, in
 
 /*
  * Nearest centre of row i from its sgemm row g (k dot products): returns
- * the label and (when d2_best is not NULL) the exact squared distance.  When the best two are closer than
- * the rounding error of the float computation, both are recomputed
- * exactly in double (ties -> lowest index, as sklearn's scan).
- * d2_second (optional) receives the second-smallest squared distance.
+ * the label.  When the best two are closer than the rounding error of the
+ * float computation, both are recomputed exactly in double (ties -> lowest
+ * index, as sklearn's scan).  d2_best (optional) receives the squared
+ * distance to the winner: exact when `exact` is set, otherwise the float
+ * estimate plus its error margin (an upper bound, enough for Hamerly).
+ * d2_second (optional) receives the second-smallest squared distance (the
+ * float estimate unless refined).
  */
 static int nearest_from_gemm(const struct km *m, size_t i, const float *g, double *dbuf,
-                             double *d2_best, double *d2_second)
+                             double *d2_best, double *d2_second, int exact)
 {
     int k = m->k;
     float xx = m->xx[i];
@@ -302,7 +305,8 @@ static int nearest_from_gemm(const struct km *m, size_t i, const float *g, doubl
         return j1;
     }
     if (d2_best)
-        *d2_best = dist2_exact(x, m->C + (size_t)j1 * m->d, m->d);
+        *d2_best = exact ? dist2_exact(x, m->C + (size_t)j1 * m->d, m->d)
+                         : (double)b1 + margin > 0 ? (double)b1 + margin : 0.0;
     if (d2_second)
         *d2_second = b2 > 0 ? (double)b2 : 0.0;
     return j1;
@@ -336,7 +340,7 @@ static void lloyd_task(void *vctx, int task, int worker)
         block_gemm(m, (size_t)i0, B, m->Cf, k, G);
         for (int r = 0; r < B; r++) {
             size_t i = (size_t)i0 + r;
-            int j = nearest_from_gemm(m, i, G + (size_t)r * k, m->dbuf[worker], NULL, NULL);
+            int j = nearest_from_gemm(m, i, G + (size_t)r * k, m->dbuf[worker], NULL, NULL, 0);
             if (c->labels[i] != j)
                 changed++;
             c->labels[i] = j;
@@ -530,7 +534,7 @@ static void ham_task(void *vctx, int task, int worker)
             for (int r = 0; r < B; r++) {
                 size_t i = (size_t)i0 + r;
                 double d1, d2;
-                int j = nearest_from_gemm(m, i, G + (size_t)r * k, m->dbuf[worker], &d1, &d2);
+                int j = nearest_from_gemm(m, i, G + (size_t)r * k, m->dbuf[worker], &d1, &d2, 0);
                 float margin = (float)(2 * d + 8) * FLT_EPSILON * (m->xx[i] + m->cc_max);
                 c->upper[i] = sqrt(d1);
                 c->lower[i] = d2 - margin > 0 ? sqrt(d2 - margin) : 0.0;
@@ -586,7 +590,7 @@ static void ham_task(void *vctx, int task, int worker)
         for (int r = 0; r < nb; r++) {
             size_t i = ib[r];
             double d1, d2;
-            int j = nearest_from_gemm(m, i, G + (size_t)r * k, m->dbuf[worker], &d1, &d2);
+            int j = nearest_from_gemm(m, i, G + (size_t)r * k, m->dbuf[worker], &d1, &d2, 0);
             float margin = (float)(2 * d + 8) * FLT_EPSILON * (m->xx[i] + m->cc_max);
             c->upper[i] = sqrt(d1);
             c->lower[i] = d2 - margin > 0 ? sqrt(d2 - margin) : 0.0;
@@ -981,7 +985,7 @@ static void assign_task(void *vctx, int task, int worker)
         for (int r = 0; r < B; r++) {
             double d2;
             size_t i = (size_t)i0 + r;
-            c->labels[i] = nearest_from_gemm(m, i, G + (size_t)r * m->k, m->dbuf[worker], &d2, NULL);
+            c->labels[i] = nearest_from_gemm(m, i, G + (size_t)r * m->k, m->dbuf[worker], &d2, NULL, 1);
             if (c->dist2)
                 c->dist2[i] = d2;
         }
