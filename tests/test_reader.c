@@ -553,6 +553,14 @@ TEST(reader_jsonl_errors)
                "6 bad e.jsonl:6:14: invalid JSON: \\u0000 is not allowed without JSON_ALLOW_NUL near '\"\\u0000\"' | raw={\"a\": \"\\\\u0000\"}\n"
                "7 ok [4][]\n"
                "done\n");
+    /* Escaped surrogates: a pair is one code point, a lone one is bad
+     * (it would decode to invalid UTF-8). */
+    CHECK_DUMP("{\"a\": \"x\\ud800y\"}\n{\"a\": \"\\ud83d\\ude00\"}\n{\"a\": \"\\udc00\"}\n", p,
+               "columns: [a]\n"
+               "1 bad e.jsonl:1:16: invalid JSON: invalid Unicode '\\uD800' near '\"x\\ud800y\"' | raw={\"a\": \"x\\\\ud800y\"}\n"
+               "2 ok [😀]\n"
+               "3 bad e.jsonl:3:14: invalid JSON: invalid Unicode '\\uDC00' near '\"\\udc00\"' | raw={\"a\": \"\\\\udc00\"}\n"
+               "done\n");
     /* Declared columns; the first line may be bad. */
     static const char *const cols[] = { "b", "a" };
     p.columns = cols;
