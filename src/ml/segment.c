@@ -1912,6 +1912,33 @@ int ps__segment_minibatch_cli(const char *features, const struct ps_segment_para
         }
         rc = write_buf(out, "segments.csv", &b, err);
         ps_buf_reset(&b);
+        ps_buf_printf(&b, "{\"k\": %d, \"users\": %zu, \"segments\": [\n", k, n);
+        for (int j = 0; j < k; j++) {
+            ps_buf_printf(&b, "  {\"segment\": %d, \"name\": ", j);
+            json_str(&b, seg[j].name);
+            ps_buf_printf(&b, ", \"size\": %zu, \"share\": %.6f, \"radius99\": ", seg[j].size,
+                          n ? (double)seg[j].size / (double)n : 0.0);
+            json_num(&b, m.radius99[j]);
+            ps_buf_printf(&b, ",\n   \"mean\": {");
+            for (size_t c = 0; c < cols; c++) {
+                ps_buf_printf(&b, "%s", c ? ", " : "");
+                json_str(&b, meta.names[c]);
+                ps_buf_printf(&b, ": ");
+                json_num(&b, seg[j].mean[c]);
+            }
+            ps_buf_printf(&b, "},\n   \"z\": {");
+            for (size_t c = 0; c < cols; c++) {
+                ps_buf_printf(&b, "%s", c ? ", " : "");
+                json_str(&b, meta.names[c]);
+                ps_buf_printf(&b, ": ");
+                json_num(&b, seg[j].z[c]);
+            }
+            ps_buf_printf(&b, "}}%s\n", j + 1 < k ? "," : "");
+        }
+        ps_buf_printf(&b, "]}\n");
+        if (!rc)
+            rc = write_buf(out, "segments.json", &b, err);
+        ps_buf_reset(&b);
         ps_buf_printf(&b, "{\"k\": %d, \"users\": %zu, \"algorithm\": \"minibatch\", \"batch_size\": %zu, "
                           "\"n_init\": %d, \"max_iter\": %d, \"seed\": %llu, \"scale\": \"%s\", "
                           "\"inertia\": %.10g, \"n_iter\": %d, \"seconds\": %.3f}\n",

@@ -40,6 +40,7 @@ expect_grep "typical user is not" "^bookworm,0,[0-9.e+-]+,0$" "$TMP/a2.csv"
 
 expect_ok "minibatch from npy" $P segment --features $FX/features_small.npy --algorithm minibatch --k 3 --batch-size 64 --out "$TMP/s5" -q
 expect_eq "minibatch labels" "$(tail -n +2 "$TMP/s5/labels.csv" | wc -l | tr -d ' ')" "240"
+expect_grep "minibatch summaries" "\"segments\": \[" "$TMP/s5/segments.json"
 expect_ok "one-hot text column with log1p" $P segment --features $FX/features_small.csv --columns top_category_1,total_spend --log1p total_spend --k 3 --out "$TMP/s6" -q
 expect_grep "one-hot columns in the model" "^column top_category_1=books$" "$TMP/s6/model.psm"
 
