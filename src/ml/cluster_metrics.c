@@ -136,7 +136,11 @@ int ps_silhouette(const float *X, size_t n, int d, const int32_t *labels, int k,
         c.G[w] = ps_xmalloc((size_t)SIL_BLOCK * m * sizeof(double));
         c.csum[w] = ps_xmalloc((size_t)k * sizeof(double));
     }
+    /* dgemm runs inside our workers: keep OpenBLAS to one thread there. */
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
     ps_pool_run(pool, c.n_blocks, sil_task, &c);
+    openblas_set_num_threads(blas_threads);
     double tot = 0;
     for (size_t i = 0; i < m; i++)
         tot += c.s[i];
