@@ -426,7 +426,7 @@ struct fuser {
 /* One (user, item) pair that was carted or purchased. */
 enum { UI_CARTED = 1, UI_PURCHASED = 2, UI_REPEAT = 4 };
 struct fuitem {
-    uint64_t first_order;  /* order key of the first purchase */
+    uint32_t first_order;  /* order key of the first purchase (see shard_add) */
     uint32_t flags;        /* UI_* */
 };
 
@@ -479,7 +479,7 @@ struct shard {
     struct fuitem *ui;      size_t n_ui, ui_cap;
     struct fpriced *priced; size_t n_priced, priced_cap;
     struct u64map day_set, ui_map, order_set, priced_map;
-    uint64_t n_anon_orders; /* purchases without an order id so far */
+    uint32_t n_anon_orders; /* purchases without an order id so far (mod 2^31) */
     int tz_offset_s;
     /* threaded ingest: chunks waiting for this shard's worker */
     struct chunk *head, *tail;
@@ -493,7 +493,8 @@ struct shard {
 
 struct ps_features {
     struct ps_features_params params;
-    struct imap items, cats, orders;
+    struct imap items, cats;
+    struct ps_strmap *orders; /* looked up per purchase only: no prefix index */
     struct fprice *prices;  size_t n_prices, prices_cap;
     struct u64map price_map;
     int n_shards;
@@ -545,7 +546,7 @@ struct ps_features *ps_features_new(const struct ps_features_params *params)
     f->params = *params;
     imap_init(&f->items);
     imap_init(&f->cats);
-    imap_init(&f->orders);
+    f->orders = ps_strmap_new();
     u64map_init(&f->price_map, 1);
     /* The reading thread plus n_workers shard workers. */
     int threads = params->n_threads > 0 ? params->n_threads : ps_n_cpus();
@@ -586,7 +587,7 @@ void ps_features_free(struct ps_features *f)
     free(f->shards);
     imap_release(&f->items);
     imap_release(&f->cats);
-    imap_release(&f->orders);
+    ps_strmap_free(f->orders);
     free(f->prices);
     u64map_release(&f->price_map);
     free(f->order);
@@ -710,8 +711,10 @@ static void add_global(struct ps_features *f, const struct ps_features_event *ev
         pr->sum += ev->price;
         pr->n++;
     }
-    if (ev->type == PS_FEATURES_PURCHASE && ev->order_id && ev->order_len > 0)
-        c->order = imap_intern(&f->orders, ev->order_id, ev->order_len, &inserted);
+    if (ev->type == PS_FEATURES_PURCHASE && ev->order_id && ev->order_len > 0) {
+        c->order = ps_strmap_intern(f->orders, ev->order_id, ev->order_len, NULL);
+        PS_ASSERT(c->order < 0x80000000U);
+    }
 }
 
 static inline struct shard *shard_of(struct ps_features *f, uint64_t user_h)
@@ -804,7 +807,10 @@ static void shard_add(struct shard *s, const struct cev *c, uint32_t uid)
             u->last_purchase_ts = c->ts;
         if (has_price)
             u->spend += c->price * qty;
-        uint64_t order_key;
+        /* Order key: the order id (< 2^31, asserted at interning) or, for
+         * a purchase without one, 2^31 + a per-shard counter: only ever
+         * compared for equality within one (user, item). */
+        uint32_t order_key;
         if (c->order != NONE) {
             int inserted;
             u64map_put(&s->order_set, pack(uid, c->order), &inserted);
@@ -813,7 +819,7 @@ static void shard_add(struct shard *s, const struct cev *c, uint32_t uid)
         } else {
             /* Each purchase without an order id is an order of its own. */
             u->n_orders++;
-            order_key = (1ULL << 63) | s->n_anon_orders++;
+            order_key = 0x80000000U | (s->n_anon_orders++ & 0x7FFFFFFFU);
         }
         if (c->cat != NONE && has_price && c->price > 0) {
             int inserted;
