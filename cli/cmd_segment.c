@@ -44,6 +44,7 @@
     "  --batch-size N      minibatch rows per step (default 1024)\n"                         \
     "  --silhouette-max N  exact silhouette up to N rows, seeded sample above (20000)\n"     \
     "  --lang en|zh        language of the generated segment names (default en)\n"          \
+    "  --weight-column C   sample weight per user from numeric column C (k-means only)\n"  \
     "  --truth FILE        CSV user_id,<label>: report the adjusted Rand index\n"            \
     "  -t, --threads N     worker threads (default: all cores)\n"                            \
     "  -q, --quiet         no progress or table on stderr\n"
@@ -250,6 +251,8 @@ static int cmd_segment_main(int argc, char **argv)
             p.columns = v;
         } else if (opt_value(argc, argv, &i, "--log1p", NULL, &v, &missing)) {
             p.log1p = v;
+        } else if (opt_value(argc, argv, &i, "--weight-column", NULL, &v, &missing)) {
+            p.weight_column = v;
         } else if (opt_value(argc, argv, &i, "--truth", NULL, &v, &missing)) {
             truth = v;
         } else if (opt_value(argc, argv, &i, "--scale", NULL, &v, &missing)) {

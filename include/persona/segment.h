@@ -89,6 +89,7 @@ struct ps_segment_params {
     size_t silhouette_max;        /* exact silhouette up to this many rows (20000) */
     struct ps_kmeans_params km;   /* k is filled per run */
     const char *lang;             /* "en" or "zh" for names */
+    const char *weight_column;    /* numeric column of sample weights, or NULL */
 };
 
 struct ps_segment_params ps_segment_default_params(void);

@@ -884,6 +884,7 @@ int ps_segment_fit(const struct ps_ftable *t, const struct ps_segment_params *p,
     struct colref *refs = ps_xcalloc((size_t)d, sizeof *refs);
     unsigned char *lg = ps_xcalloc((size_t)d, 1);
     float *Xs = ps_xmalloc(n * (size_t)d * sizeof *Xs);
+    float *weights = NULL;
     struct ps_kmeans_result best;
     memset(&best, 0, sizeof best);
     for (int q = 0; q < d; q++)
@@ -924,6 +925,25 @@ int ps_segment_fit(const struct ps_ftable *t, const struct ps_segment_params *p,
         rc = ps_err_set(err, PS_ERR_USAGE, "no K to try in %d..%d for %zu users", k_lo, k_hi, n);
         goto done;
     }
+    if (p->weight_column) {
+        int wc = ps_ftable_column(t, p->weight_column);
+        if (wc < 0 || t->is_text[wc]) {
+            rc = ps_err_set(err, PS_ERR_USAGE, "weight column \"%s\" is not a numeric feature column",
+                            p->weight_column);
+            goto done;
+        }
+        weights = ps_xmalloc(n * sizeof *weights);
+        for (size_t i = 0; i < n; i++) {
+            float w = t->num[i * (size_t)t->n_cols + wc];
+            if (!(w >= 0) || !isfinite(w)) {
+                rc = ps_err_set(err, PS_ERR_BAD_INPUT,
+                                "user \"%s\": weight column \"%s\" must be a number >= 0",
+                                ps_ftable_user(t, i), p->weight_column);
+                goto done;
+            }
+            weights[i] = w;
+        }
+    }
     res->scores = ps_xcalloc((size_t)(k_hi - k_lo + 1), sizeof *res->scores);
     double best_sil = -INFINITY;
     for (int k = k_lo; k <= k_hi; k++) {
@@ -935,7 +955,7 @@ int ps_segment_fit(const struct ps_ftable *t, const struct ps_segment_params *p,
             rc = ps_err_set(err, PS_ERR_UNSUPPORTED, "minibatch runs on .npy input only");
             goto done;
         }
-        if ((rc = ps_kmeans_fit(Xs, n, d, NULL, &kp, pool, &km, err)))
+        if ((rc = ps_kmeans_fit(Xs, n, d, weights, &kp, pool, &km, err)))
             goto done;
         struct ps_k_score *s = &res->scores[res->n_scores++];
         score_run(Xs, n, d, &km, p, pool, s);
@@ -1014,6 +1034,7 @@ done:
     free(refs);
     free(lg);
     free(Xs);
+    free(weights);
     if (rc)
         ps_segment_result_release(res);
     return rc;

@@ -44,6 +44,10 @@ expect_grep "minibatch summaries" "\"segments\": \[" "$TMP/s5/segments.json"
 expect_ok "one-hot text column with log1p" $P segment --features $FX/features_small.csv --columns top_category_1,total_spend --log1p total_spend --k 3 --out "$TMP/s6" -q
 expect_grep "one-hot columns in the model" "^column top_category_1=books$" "$TMP/s6/model.psm"
 
+expect_ok "sample weights from a column" $P segment --features $FX/features_small.csv --k 3 --weight-column purchase_count --out "$TMP/s7" -q
+expect_grep "weighted: heaviest segment first" "^segment 0 .*electronics" "$TMP/out"
+expect_fail 2 "text weight column" $P segment --features $FX/features_small.csv --k 3 --weight-column top_category_1 --out "$TMP/x"
+
 # Bad input and usage errors.
 expect_fail 2 "missing --out" $P segment --features $FX/features_small.csv
 expect_fail 2 "bad --k" $P segment --features $FX/features_small.csv --k x --out "$TMP/x"
