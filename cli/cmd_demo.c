@@ -9,7 +9,8 @@
 #include <string.h>
 
 #define USAGE                                                                        \
-    "usage: persona demo DIR [--users N] [--seed S] [--items N] [--days N] [--no-dirt]\n" \
+    "usage: persona demo DIR [--users N] [--seed S] [--items N] [--days N]\n"          \
+    "                        [--activity F] [--no-dirt]\n"                           \
     "\n"                                                                             \
     "Writes a synthetic shop with planted personas into DIR: events.csv,\n"         \
     "texts.csv, items.csv, users.csv (raw, with planted dirt), truth.csv\n"          \
@@ -19,6 +20,7 @@
     "  --seed S      random seed (default 42); the same seed gives identical files\n" \
     "  --items N     catalogue size (default 2000)\n"                               \
     "  --days N      length of the activity window from 2026-01-01 (default 90)\n"  \
+    "  --activity F  multiply events (and texts) per user by F (default 1)\n"      \
     "  --no-dirt     plant no duplicates, missing or malformed values\n"            \
     "  -q, --quiet   no summary on stderr\n"
 
@@ -73,6 +75,11 @@ static int cmd_demo_main(int argc, char **argv)
             if (cli_parse_long("demo", "--days", v, 7, 3650, &n))
                 return CLI_USAGE;
             p.days = (int)n;
+        } else if ((v = opt_value(argc, argv, &i, "--activity", &missing))) {
+            if (missing)
+                return cli_usage_error("demo", "option '--activity' needs a value");
+            if (cli_parse_double("demo", "--activity", v, 0.1, 100, &p.activity))
+                return CLI_USAGE;
         } else if ((v = opt_value(argc, argv, &i, "--seed", &missing))) {
             if (missing)
                 return cli_usage_error("demo", "option '--seed' needs a value");

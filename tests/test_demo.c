@@ -248,6 +248,24 @@ TEST(demo_rows_scale_with_users)
     CHECK_INT(b.rows[PS_DEMO_ITEMS], 300 + b.dirt[PS_DEMO_ITEMS][PS_DEMO_DIRT_DUPLICATE]);
 }
 
+TEST(demo_activity_scales_events_not_users)
+{
+    struct ps_demo_stats a, b;
+    struct ps_demo_params p = ps_demo_default_params();
+    struct ps_err err = {0};
+    p.n_users = 300;
+    p.n_items = 100;
+    CHECK_INT(ps_demo_write(test_tmp("act1"), &p, &a, &err), PS_OK);
+    p.activity = 3;
+    CHECK_INT(ps_demo_write(test_tmp("act3"), &p, &b, &err), PS_OK);
+    double ratio = (double)b.rows[PS_DEMO_EVENTS] / (double)a.rows[PS_DEMO_EVENTS];
+    CHECK(ratio > 2.7 && ratio < 3.3);
+    CHECK_INT(b.rows[PS_DEMO_USERS] - b.dirt[PS_DEMO_USERS][PS_DEMO_DIRT_DUPLICATE], 300);
+    p.activity = 0.01;
+    CHECK_INT(ps_demo_check_params(&p, &err), PS_ERR_USAGE);
+    CHECK_CONTAINS(err.msg, "activity must be in 0.1..100, got 0.01");
+}
+
 TEST(demo_every_persona_present_in_truth)
 {
     struct ps_demo_stats st;

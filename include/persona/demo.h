@@ -86,6 +86,7 @@ struct ps_demo_params {
     uint64_t seed;      /* default 42 */
     int days;           /* length of the activity window in days (default 90) */
     int dirt;           /* 1: plant dirt (default); 0: a clean data set */
+    double activity;    /* multiplies every persona's events per user (default 1) */
 };
 
 /* What was written: records per file (header excluded, duplicates and
@@ -99,7 +100,7 @@ struct ps_demo_stats {
 
 struct ps_demo_params ps_demo_default_params(void);
 /* Checks ranges (1 <= users <= 10,000,000; 16 <= items <= 1,000,000;
- * 7 <= days <= 3650).  Returns PS_OK or PS_ERR_USAGE with a message. */
+ * 7 <= days <= 3650; 0.1 <= activity <= 100).  Returns PS_OK or PS_ERR_USAGE with a message. */
 int ps_demo_check_params(const struct ps_demo_params *p, struct ps_err *err);
 
 /* Writes the demo shop into dir (created if missing, one level of parents

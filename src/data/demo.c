@@ -178,7 +178,7 @@ static const char *const text_kinds[] = {"review", "comment", "inquiry"};
 
 struct ps_demo_params ps_demo_default_params(void)
 {
-    struct ps_demo_params p = {20000, 2000, 42, 90, 1};
+    struct ps_demo_params p = {20000, 2000, 42, 90, 1, 1.0};
     return p;
 }
 
@@ -190,6 +190,8 @@ int ps_demo_check_params(const struct ps_demo_params *p, struct ps_err *err)
         return ps_err_set(err, PS_ERR_USAGE, "items must be in 16..1000000, got %ld", p->n_items);
     if (p->days < 7 || p->days > 3650)
         return ps_err_set(err, PS_ERR_USAGE, "days must be in 7..3650, got %d", p->days);
+    if (!(p->activity >= 0.1 && p->activity <= 100))
+        return ps_err_set(err, PS_ERR_USAGE, "activity must be in 0.1..100, got %g", p->activity);
     return PS_OK;
 }
 
@@ -443,7 +445,7 @@ static void make_user(struct shop *s, uint32_t u)
     }
     us->signup = s->t0 - 3600 - (int64_t)ps_rng_below(&r, 3 * 365 * (uint64_t)DAY);
 
-    long target = lround(lognormal(&r, p->events_median, p->events_sigma));
+    long target = lround(s->p->activity * lognormal(&r, p->events_median, p->events_sigma));
     if (target < 3)
         target = 3;
     size_t ev0 = s->n_ev, tx0 = s->n_tx;
@@ -1107,8 +1109,8 @@ static int write_manifest(struct shop *s, const char *dir, const struct ps_demo_
     ps_buf_printf(b, "{\n  \"generator\": \"persona demo %s\",\n", PERSONA_VERSION);
     ps_buf_printf(b, "  \"seed\": %llu,\n  \"users\": %ld,\n  \"items\": %ld,\n  \"days\": %d,\n",
                   (unsigned long long)s->p->seed, s->p->n_users, s->p->n_items, s->p->days);
-    ps_buf_printf(b, "  \"window_start\": %lld,\n  \"dirt\": %s,\n", (long long)s->t0,
-                  s->p->dirt ? "true" : "false");
+    ps_buf_printf(b, "  \"activity\": %g,\n  \"window_start\": %lld,\n  \"dirt\": %s,\n",
+                  s->p->activity, (long long)s->t0, s->p->dirt ? "true" : "false");
     ps_buf_printf(b, "  \"files\": {\n");
     for (int f = 0; f < PS_DEMO_N_FILES; f++) {
         ps_buf_printf(b, "    \"%s.csv\": {\"rows\": %ld, \"dirt\": {", file_names[f], st->rows[f]);
@@ -1185,9 +1187,9 @@ int ps_demo_write(const char *dir, const struct ps_demo_params *p, struct ps_dem
     ps_rng_seed(&r, p->seed, 2);
     make_catalogue(s, &r);
     s->users = ps_xcalloc((size_t)p->n_users, sizeof *s->users);
-    s->cap_ev = (size_t)p->n_users * 56;
+    s->cap_ev = (size_t)((double)p->n_users * 56 * p->activity) + 64;
     s->ev = ps_xmalloc(s->cap_ev * sizeof *s->ev);
-    s->cap_tx = (size_t)p->n_users * 2 + 16;
+    s->cap_tx = (size_t)((double)p->n_users * 2.5 * p->activity) + 16;
     s->tx = ps_xmalloc(s->cap_tx * sizeof *s->tx);
     for (long u = 0; u < p->n_users; u++) {
         make_user(s, (uint32_t)u);

@@ -50,6 +50,8 @@ expect_grep "names the problem" "missing the output directory" "$TMP/err"
 expect_fail 2 "bad --users" "$PERSONA" demo "$TMP/x" --users abc
 expect_grep "names the option" "option '--users' expects an integer" "$TMP/err"
 expect_fail 2 "--users out of range" "$PERSONA" demo "$TMP/x" --users 0
+expect_fail 2 "bad --activity" "$PERSONA" demo "$TMP/x" --activity 0
+expect_grep "names the range" "option '--activity' must be in" "$TMP/err"
 expect_fail 2 "unknown option" "$PERSONA" demo "$TMP/x" --frobnicate
 expect_fail 2 "two directories" "$PERSONA" demo "$TMP/x" "$TMP/y"
 touch "$TMP/file"
