@@ -5,7 +5,8 @@
 #   bench/pipeline/run.sh [SMALL_USERS] [LARGE_USERS] [REPS]
 #
 # Defaults: 20000 users (~1M events) and 100000 users (~5.2M events), 3
-# repetitions, run in rounds (persona, pandas, duckdb, then again) so that
+# repetitions (then persona alone on 20000 users with ACTIVITY=5 times the
+# events, to separate memory per user from memory per event), run in rounds (persona, pandas, duckdb, then again) so that
 # load drift on a shared machine hits all three alike.  Reports the median
 # wall time, events/s (raw events.csv rows / median time) and the median of
 # the peak resident set sizes (GNU time -v; for persona the larger of its
@@ -86,5 +87,26 @@ for users in "$SMALL" "$LARGE"; do
   # The three must agree (pandas differs only where its parser pads short rows).
   "$PY" bench/pipeline/compare.py "$OUT/$tag.persona.features.csv" \
     "$OUT/$tag.duckdb.features.csv" "$OUT/$tag.pandas.features.csv" | tee "$OUT/$tag.compare.txt" >&2
+done
+# Memory per user or per event: the small user count with ACTIVITY times
+# the events (persona only; compare its peak with the small and large runs).
+ACTIVITY=${ACTIVITY:-5}
+data=$OUT/demo-$SMALL-x$ACTIVITY
+tag=u$SMALL-x$ACTIVITY
+if [ ! -s "$data/manifest.json" ]; then
+  echo "generating $data ..." >&2
+  build/persona demo "$data" --users "$SMALL" --activity "$ACTIVITY" --seed 42 -q
+fi
+rows=$(grep -o '"events.csv": {"rows": [0-9]*' "$data/manifest.json" | grep -o '[0-9]*$')
+rm -f "$OUT/$tag".*.runs
+for rep in $(seq "$REPS"); do
+  echo "size $SMALL x $ACTIVITY, round $rep ..." >&2
+  measure_persona "$tag" "$data"
+done
+for tool in persona clean features; do
+  w=$(summary "$OUT/$tag.$tool.runs"); k=$(summary_kb "$OUT/$tag.$tool.runs")
+  label=$tool
+  case $tool in clean|features) label="(persona $tool)";; esac
+  echo "| $SMALL users, activity x$ACTIVITY | $rows | $SMALL | $label | $w | $(awk -v r="$rows" -v w="$w" 'BEGIN {printf "%.0f", r / w}') | $((k / 1024)) |" >>"$OUT/results.md"
 done
 cat "$OUT/results.md"
