@@ -11,7 +11,10 @@
  *          exactly over the document's nonzero topics, the dense part
  *          alpha_k (n_wk + b) / (n_k + V b) is drawn from per-word Walker
  *          alias tables rebuilt each sweep, and a Metropolis-Hastings test
- *          corrects their staleness: O(K_d) per token instead of O(K).
+ *          (with the reverse proposal of the token's own move) corrects
+ *          them: O(K_d) per token instead of O(K).  Like every stale-table
+ *          sampler (AliasLDA, LightLDA) it keeps a bias of order 1/N_w
+ *          from the sweep's earlier moves, negligible on real corpora.
  *
  * Threads: documents are split into one contiguous block per thread; each
  * thread samples against its own copy of the word-topic counts, and after
@@ -98,7 +101,8 @@ struct ps_lda_params {
     uint64_t seed;              /* default 42 */
     int n_threads;              /* sampling blocks; 0 = the pool's thread count */
     enum ps_lda_sampler sampler;/* AUTO = ALIAS for K >= 200, DENSE below (bench/RESULTS-topics.md) */
-    int mh_steps;               /* ALIAS: Metropolis-Hastings draws per token (default 1) */
+    int mh_steps;               /* reserved (stored in model files): the alias kernel makes
+                                   one Metropolis-Hastings test per token; must be 1..64 */
     int optimize_alpha;         /* Minka fixed-point asymmetric alpha every 10 sweeps after burn_in */
     int burn_in;                /* sweeps before alpha optimisation (default 50) */
     struct ps_lda_prep prep;    /* recorded in the model file only */

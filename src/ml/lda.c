@@ -326,8 +326,9 @@ static inline int draw_word(const struct fit *f, uint32_t w, double u, struct ps
  * nonzero topics only, O(K_d)) and replaces phi in the second by the
  * frozen phi~ of the alias tables, drawn in O(1):
  *     q(k) ∝ n_dk phi(k) + a_k phi~(k)
- * Metropolis-Hastings (accept t over s with prob. p(t) q(s) / (p(s) q(t)))
- * makes the chain exact; q is close to p, so almost every draw is kept.
+ * One Metropolis-Hastings test per token (accept t over s0 with probability
+ * p(t) q(s0 | t) / (p(s0) q(t | s0))) makes the chain exact; q is close to
+ * p, so almost every draw is kept.
  * ndk holds the document's counts and list/pos its nonzero topics, on
  * entry and exit; nwk/nk/invw are this block's working counts.
  */
@@ -387,30 +388,37 @@ static void sample_doc_alias(struct fit *f, int task, uint64_t lo, uint64_t hi, 
             P += ndk[k] * (row[k] + b) * invw[k];
             cum[j] = P;
         }
-        const double Q = f->wa_mass[w] + f->da_mass;
+        /* One Metropolis-Hastings step.  The alias tables were built from
+         * counts that include token i at s0, so the proposal depends on
+         * the state: q(x | y) uses frozen counts with the token moved to
+         * y.  Only topics s0 and y differ, so the reverse proposal
+         * q(s0 | t) and its normaliser are O(1) corrections:
+         *   g_y(k) = a_k (f_wk - [k = s0] + [k = y] + b)
+         *               / (F_k - [k = s0] + [k = y] + V b),  Q(y) = sum_k g_y(k). */
+        const double Q = f->wa_mass[w] + f->da_mass;   /* Q(s0) */
+        double u = unif(r) * (P + Q);
+        int t;
+        if (u < P) {
+            int j = 0;
+            while (j < n_list - 1 && cum[j] <= u)
+                j++;
+            t = list[j];
+        } else {
+            t = draw_word(f, w, u - P, r);
+        }
         int s = s0;
-        double ps = (ndk[s] + a[s]) * (row[s] + b) * invw[s];
-        double qs = ndk[s] * (row[s] + b) * invw[s] + a[s] * (frow[s] + b) * finv[s];
-        for (int step = 0; step < m->p.mh_steps; step++) {
-            double u = unif(r) * (P + Q);
-            int t;
-            if (u < P) {
-                int j = 0;
-                while (j < n_list - 1 && cum[j] <= u)
-                    j++;
-                t = list[j];
-            } else {
-                t = draw_word(f, w, u - P, r);
-            }
-            if (t == s)
-                continue;
-            double pt = (ndk[t] + a[t]) * (row[t] + b) * invw[t];
-            double qt = ndk[t] * (row[t] + b) * invw[t] + a[t] * (frow[t] + b) * finv[t];
-            if (unif(r) * ps * qt < pt * qs) {
+        if (t != s0) {
+            double phs = (row[s0] + b) * invw[s0], pht = (row[t] + b) * invw[t];
+            double ps = (ndk[s0] + a[s0]) * phs, pt = (ndk[t] + a[t]) * pht;
+            double g0s = a[s0] * (frow[s0] + b) * finv[s0];        /* g_s0(s0) */
+            double g0t = a[t] * (frow[t] + b) * finv[t];           /* g_s0(t) */
+            double gts = a[s0] * (frow[s0] - 1 + b) / (1.0 / finv[s0] - 1);  /* g_t(s0) */
+            double gtt = a[t] * (frow[t] + 1 + b) / (1.0 / finv[t] + 1);     /* g_t(t) */
+            double Qt = Q - g0s - g0t + gts + gtt;
+            double q_t_given_s = (ndk[t] * pht + g0t) / (P + Q);
+            double q_s_given_t = (ndk[s0] * phs + gts) / (P + Qt);
+            if (unif(r) * ps * q_t_given_s < pt * q_s_given_t)
                 s = t;
-                ps = pt;
-                qs = qt;
-            }
         }
         /* Add it back with its new topic. */
         z[i] = s;
