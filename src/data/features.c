@@ -277,6 +277,17 @@ static inline size_t u64map_put(struct u64map *m, uint64_t key, int *inserted)
     }
 }
 
+/* The slot of a key that is present (asserted). */
+static size_t u64map_find(const struct u64map *m, uint64_t key)
+{
+    size_t j = mix64(key) & m->mask;
+    while (m->keys[j] != key) {
+        PS_ASSERT(m->keys[j] != EMPTY_KEY);
+        j = (j + 1) & m->mask;
+    }
+    return j;
+}
+
 static inline uint64_t pack(uint32_t a, uint32_t b)
 {
     return (uint64_t)a << 32 | b;
@@ -1288,9 +1299,7 @@ static struct ui_counts *shard_counts(const struct ps_features *f, const struct 
         double med = f->median[(uint32_t)keys[i]];
         if (med != med)
             continue;
-        int inserted;
-        /* A lookup: the key is present, nothing is inserted. */
-        size_t slot = u64map_put((struct u64map *)&s->priced_map, keys[i], &inserted);
+        size_t slot = u64map_find(&s->priced_map, keys[i]);
         const struct fpriced *pp = &s->priced[s->priced_map.vals[slot]];
         uc[keys[i] >> 32].pl_num += pp->sum / med;
         uc[keys[i] >> 32].pl_den += pp->n;
