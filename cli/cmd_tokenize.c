@@ -117,6 +117,22 @@ static int load(const struct opts *o, struct ps_tokenizer **t, struct ps_err *er
     return ps_tokenizer_load(t, o->model, err);
 }
 
+/* Appends a non-negative integer in decimal (printf is most of the time
+ * of `--ids` otherwise). */
+static void put_uint(struct ps_buf *b, size_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    char out[24];
+    for (int i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    ps_buf_append(b, out, (size_t)n);
+}
+
 /* Writes one text's line.  Returns the encode status. */
 static int emit(const struct opts *o, const struct ps_tokenizer *t, const char *text, size_t len,
                 struct ps_buf *line, struct ps_err *err)
@@ -128,13 +144,13 @@ static int emit(const struct opts *o, const struct ps_tokenizer *t, const char *
         return rc;
     ps_buf_reset(line);
     if (o->count) {
-        ps_buf_printf(line, "%zu", n);
+        put_uint(line, n);
     } else {
         for (size_t i = 0; i < n; i++) {
             if (i)
                 ps_buf_putc(line, ' ');
             if (o->ids) {
-                ps_buf_printf(line, "%d", (int)ids[i]);
+                put_uint(line, (size_t)ids[i]); /* ids are >= 0 */
             } else {
                 const char *tok = ps_tokenizer_token(t, ids[i]);
                 ps_buf_append(line, tok, strlen(tok));
