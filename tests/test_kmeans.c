@@ -287,3 +287,134 @@ TEST(kmeans_rejects_bad_input)
     CHECK_INT(ps_kmeans_fit(Y, 4, 1, NULL, &p, NULL, &r, &err), PS_ERR_USAGE);
     CHECK_CONTAINS(err.msg, "tol");
 }
+
+/* Plain double-precision Lloyd written out here as an independent scalar
+ * reference (sklearn's loop: assign, update, strict or tol convergence,
+ * final relabel), no empty clusters by construction of the data. */
+static double ref_lloyd(const float *X, size_t n, int d, const float *init, int k, double tol_rel,
+                        int max_iter, int32_t *lab, int *n_iter)
+{
+    double *C = malloc((size_t)k * d * sizeof *C), *S = malloc((size_t)k * d * sizeof *S);
+    double *W = malloc((size_t)k * sizeof *W), mu[64] = {0}, var = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int t = 0; t < d; t++)
+            mu[t] += X[i * d + t] / (double)n;
+    for (size_t i = 0; i < n; i++)
+        for (int t = 0; t < d; t++)
+            var += (X[i * d + t] - mu[t]) * (X[i * d + t] - mu[t]) / (double)n;
+    double tol = var / d * tol_rel;
+    for (int q = 0; q < k * d; q++)
+        C[q] = init[q];
+    for (size_t i = 0; i < n; i++)
+        lab[i] = -1;
+    int it, strict = 0;
+    for (it = 0; it < max_iter; it++) {
+        long changed = 0;
+        memset(S, 0, (size_t)k * d * sizeof *S);
+        memset(W, 0, (size_t)k * sizeof *W);
+        for (size_t i = 0; i < n; i++) {
+            int best = 0;
+            double bd = INFINITY;
+            for (int j = 0; j < k; j++) {
+                double s = 0;
+                for (int t = 0; t < d; t++)
+                    s += (X[i * d + t] - C[j * d + t]) * (X[i * d + t] - C[j * d + t]);
+                if (s < bd) {
+                    bd = s;
+                    best = j;
+                }
+            }
+            changed += lab[i] != best;
+            lab[i] = best;
+            for (int t = 0; t < d; t++)
+                S[best * d + t] += X[i * d + t];
+            W[best] += 1;
+        }
+        double shift = 0;
+        for (int j = 0; j < k; j++)
+            for (int t = 0; t < d; t++) {
+                double v = W[j] > 0 ? S[j * d + t] / W[j] : C[j * d + t];
+                shift += (v - C[j * d + t]) * (v - C[j * d + t]);
+                C[j * d + t] = v;
+            }
+        if (!changed) {
+            strict = 1;
+            break;
+        }
+        if (shift <= tol)
+            break;
+    }
+    double inertia = 0;
+    for (size_t i = 0; i < n; i++) {
+        int best = lab[i];
+        double bd = INFINITY;
+        for (int j = 0; j < k; j++) {
+            double s = 0;
+            for (int t = 0; t < d; t++)
+                s += (X[i * d + t] - C[j * d + t]) * (X[i * d + t] - C[j * d + t]);
+            if (!strict && s < bd) {
+                bd = s;
+                best = j;
+            }
+        }
+        lab[i] = best;
+        double s = 0;
+        for (int t = 0; t < d; t++)
+            s += (X[i * d + t] - C[best * d + t]) * (X[i * d + t] - C[best * d + t]);
+        inertia += s;
+    }
+    *n_iter = it < max_iter ? it + 1 : max_iter;
+    free(C); free(S); free(W);
+    return inertia;
+}
+
+/* Lloyd and Hamerly against the scalar reference on random blob data of
+ * several shapes (including k = 1 and far-from-origin data). */
+TEST(kmeans_fast_paths_match_scalar_reference)
+{
+    struct { size_t n; int d, k; float offset; } cases[] = {
+        {500, 2, 3, 0}, {700, 5, 7, 0}, {400, 17, 4, 1000}, {300, 33, 9, 0}, {200, 3, 1, 0},
+    };
+    struct ps_rng rng;
+    ps_rng_seed(&rng, 11, 0);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t n = cases[c].n;
+        int d = cases[c].d, k = cases[c].k;
+        float *X = malloc(n * d * sizeof *X), *init = malloc((size_t)k * d * sizeof *init);
+        float *cent = malloc((size_t)k * d * sizeof *cent);
+        for (int q = 0; q < k * d; q++)
+            cent[q] = (float)(6 * ps_rng_uniform(&rng));
+        for (size_t i = 0; i < n; i++) {
+            int j = (int)(i % (size_t)k);
+            for (int t = 0; t < d; t++)
+                X[i * d + t] = cases[c].offset + cent[j * d + t] + (float)ps_rng_normal(&rng);
+        }
+        for (int j = 0; j < k; j++)
+            for (int t = 0; t < d; t++)
+                init[j * d + t] = X[(size_t)j * d + t];   /* rows 0..k-1: one per blob */
+        int32_t *want = malloc(n * sizeof *want);
+        int ref_iter;
+        double ref = ref_lloyd(X, n, d, init, k, 1e-4, 300, want, &ref_iter);
+        enum ps_kmeans_algorithm algos[] = {PS_KMEANS_LLOYD, PS_KMEANS_HAMERLY};
+        for (int a = 0; a < 2; a++) {
+            struct ps_kmeans_params p = ps_kmeans_default_params();
+            p.k = k;
+            p.init = init;
+            p.algorithm = algos[a];
+            struct ps_kmeans_result r;
+            struct ps_err err = {0};
+            CHECK_INT(ps_kmeans_fit(X, n, d, NULL, &p, NULL, &r, &err), PS_OK);
+            size_t diff = 0;
+            for (size_t i = 0; i < n; i++)
+                diff += r.labels[i] != want[i];
+            CHECK_INT(diff, 0);
+            CHECK_REL(r.inertia, ref, 1e-6);
+            CHECK_INT(r.n_iter, ref_iter);
+            if (test_failures)
+                fprintf(stderr, "  case %zu algo %d: inertia %.10g vs %.10g, iter %d vs %d\n", c, a,
+                        r.inertia, ref, r.n_iter, ref_iter);
+            ps_kmeans_result_release(&r);
+        }
+        free(X); free(init); free(cent); free(want);
+    }
+}
