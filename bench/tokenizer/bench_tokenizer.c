@@ -9,7 +9,7 @@
  * times (default 5) on THREADS threads (default 1; texts split in equal
  * contiguous ranges) and prints the texts, bytes, tokens, the time of each
  * run and the median, MB/s and tokens/s.  --long-word times single words
- * without spaces of 12.5 KB to 800 KB (random lower-case letters) to show
+ * without spaces of 12.5 KB to 3.2 MB (random lower-case letters) to show
  * the merge loop is O(n log n).
  */
 #include "persona/core.h"
@@ -70,7 +70,7 @@ static int load(const char *spec, struct ps_tokenizer **t, struct ps_err *err)
 static void long_word(const struct ps_tokenizer *t)
 {
     uint64_t x = 42;
-    for (size_t n = 12500; n <= 800000; n *= 2) {
+    for (size_t n = 12500; n <= 3200000; n *= 2) {
         char *w = malloc(n);
         for (size_t i = 0; i < n; i++) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
