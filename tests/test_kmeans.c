@@ -294,6 +294,8 @@ TEST(kmeans_rejects_bad_input)
 static double ref_lloyd(const float *X, size_t n, int d, const float *init, int k, double tol_rel,
                         int max_iter, int32_t *lab, int *n_iter)
 {
+    if (k < 1 || k > 64 || d < 1 || d > 64)
+        return NAN;
     double *C = malloc((size_t)k * d * sizeof *C), *S = malloc((size_t)k * d * sizeof *S);
     double *W = malloc((size_t)k * sizeof *W), mu[64] = {0}, var = 0;
     for (size_t i = 0; i < n; i++)
