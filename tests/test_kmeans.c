@@ -395,7 +395,7 @@ TEST(kmeans_fast_paths_match_scalar_reference)
             for (int t = 0; t < d; t++)
                 init[j * d + t] = X[(size_t)j * d + t];   /* rows 0..k-1: one per blob */
         int32_t *want = malloc(n * sizeof *want);
-        int ref_iter;
+        int ref_iter = 0;
         double ref = ref_lloyd(X, n, d, init, k, 1e-4, 300, want, &ref_iter);
         enum ps_kmeans_algorithm algos[] = {PS_KMEANS_LLOYD, PS_KMEANS_HAMERLY};
         for (int a = 0; a < 2; a++) {
