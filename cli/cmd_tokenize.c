@@ -167,25 +167,55 @@ struct counts {
     long texts, bad;
 };
 
+/* Longest stdin line accepted (the texts are held whole). */
+#define MAX_LINE ((size_t)256 << 20)
+
+/* Reads one line without its "\n" into b.  Returns 1, 0 at end of input,
+ * -1 if the line is longer than MAX_LINE. */
+static int read_line(FILE *f, struct ps_buf *b)
+{
+    ps_buf_reset(b);
+    int c, any = 0;
+    char chunk[4096];
+    size_t n = 0;
+    while ((c = getc_unlocked(f)) != EOF) {
+        any = 1;
+        if (c == '\n')
+            break;
+        chunk[n++] = (char)c;
+        if (n == sizeof chunk) {
+            if (b->len + n > MAX_LINE)
+                return -1;
+            ps_buf_append(b, chunk, n);
+            n = 0;
+        }
+    }
+    if (b->len + n > MAX_LINE)
+        return -1;
+    ps_buf_append(b, chunk, n);
+    return any;
+}
+
 static int from_stdin(const struct opts *o, const struct ps_tokenizer *t, struct counts *c,
                       struct ps_err *err)
 {
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t n;
     long lineno = 0;
-    struct ps_buf line;
+    struct ps_buf in, line;
+    ps_buf_init(&in);
     ps_buf_init(&line);
-    int rc = PS_OK;
-    while ((n = getline(&buf, &cap, stdin)) >= 0) {
+    int rc = PS_OK, got;
+    while ((got = read_line(stdin, &in)) != 0) {
         lineno++;
-        size_t len = (size_t)n;
-        if (len && buf[len - 1] == '\n')
-            len--;
-        if (len && buf[len - 1] == '\r')
+        if (got < 0) {
+            rc = ps_err_set(err, PS_ERR_TOO_BIG, "<stdin>:%ld: line longer than %zu MiB", lineno,
+                            MAX_LINE >> 20);
+            break;
+        }
+        size_t len = in.len;
+        if (len && in.data[len - 1] == '\r')
             len--;
         struct ps_err e = {0};
-        int s = emit(o, t, buf, len, &line, &e);
+        int s = emit(o, t, in.data, len, &line, &e);
         if (s == PS_ERR_BAD_INPUT) {
             if (o->strict) {
                 rc = ps_err_set(err, s, "<stdin>:%ld: %s", lineno, e.msg);
@@ -203,7 +233,7 @@ static int from_stdin(const struct opts *o, const struct ps_tokenizer *t, struct
     }
     if (rc == PS_OK && ferror(stdin))
         rc = ps_err_set(err, PS_ERR_IO, "cannot read stdin");
-    free(buf);
+    ps_buf_release(&in);
     ps_buf_release(&line);
     return rc;
 }

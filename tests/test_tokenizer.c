@@ -874,6 +874,12 @@ static const struct hostile hostile_cases[] = {
      "vocab.json:2:1: unexpected data after the JSON object"},
     {"empty vocabulary", {{"vocab.json", "{ }"}, {"merges.txt", ""}}, PS_ERR_BAD_INPUT,
      "vocab.json: the vocabulary is empty"},
+    {"sparse ids", {{"vocab.json", "{\"a\": 0, \"b\": 16000000}"}, {"merges.txt", ""}}, PS_ERR_BAD_INPUT,
+     "vocab.json: ids are too sparse: largest id 16000000 for 2 tokens"},
+    {"sparse added token id", {{"tokenizer.json",
+     "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},\n"
+     "\"added_tokens\": [{\"id\": 9000000, \"content\": \"<s>\"}]}"}},
+     PS_ERR_BAD_INPUT, "tokenizer.json: ids are too sparse: largest id 9000000 for 2 tokens"},
     {"merge with one token", {{"vocab.json", GOOD_VOCAB}, {"merges.txt", "#version: 0.2\na b\na\n"}},
      PS_ERR_BAD_INPUT, "merges.txt:3: expected two tokens separated by one space, got \"a\""},
     {"merge with three tokens", {{"vocab.json", GOOD_VOCAB}, {"merges.txt", "a b c\n"}},

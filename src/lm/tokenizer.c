@@ -850,12 +850,20 @@ static void set_special_ids(struct ps_tokenizer *t, const struct cfg *c)
                                          : t->kind == PS_TOKENIZER_WORDPIECE ? "[UNK]" : NULL);
 }
 
-static void finish(struct ps_tokenizer *t)
+/* Sorts the added tokens and builds the lookup tables.  Refuses vocabularies
+ * whose ids are mostly holes: tables are sized by the largest id, so a tiny
+ * file with id 16,000,000 must not cost gigabytes. */
+static int finish(struct ps_tokenizer *t, const char *what, struct ps_err *err)
 {
+    if ((size_t)t->n_ids > 2 * t->n_e + 65536)
+        return ps_err_set(err, PS_ERR_BAD_INPUT,
+                          "%s: ids are too sparse: largest id %d for %zu tokens", what,
+                          (int)t->n_ids - 1, t->n_e);
     qsort(t->added, t->n_added, sizeof *t->added, cmp_added);
     tok_finish(t);
     if (t->kind == PS_TOKENIZER_BPE)
         ps__bpe_init_bytes(t);
+    return PS_OK;
 }
 
 /* ---- loaders ----------------------------------------------------------- */
@@ -889,7 +897,8 @@ static int load_bpe(struct ps_tokenizer **out, const char *vocab_path, const cha
         goto fail;
     t->add_prefix_space = c.prefix_space > 0;
     set_special_ids(t, &c);
-    finish(t);
+    if ((rc = finish(t, vocab_path, err)))
+        goto fail;
     free(buf);
     cfg_release(&c);
     *out = t;
@@ -932,7 +941,8 @@ static int load_wordpiece_txt(struct ps_tokenizer **out, const char *vocab_path,
                         vocab_path, c.sp[SP_UNK] ? c.sp[SP_UNK] : "[UNK]");
         goto fail;
     }
-    finish(t);
+    if ((rc = finish(t, vocab_path, err)))
+        goto fail;
     free(buf);
     cfg_release(&c);
     *out = t;
@@ -1232,7 +1242,8 @@ static int load_tokenizer_json(struct ps_tokenizer **out, const char *path, cons
         rc = tj_err(&j, "post_processor", err, "post_processor: special token id out of range");
         goto done;
     }
-    finish(t);
+    if ((rc = finish(t, path, err)))
+        goto done;
     *out = t;
     t = NULL;
 done:
