@@ -910,6 +910,9 @@ static const struct hostile hostile_cases[] = {
     {"config added token id clash", {{"vocab.txt", GOOD_VOCAB_TXT},
      {"tokenizer_config.json", "{\"added_tokens_decoder\": {\"4\": {\"content\": \"<new>\"}}}"}},
      PS_ERR_BAD_INPUT, "added token \"<new>\": id 4 is used by another token"},
+    {"added_tokens.json id not a number", {{"vocab.json", GOOD_VOCAB}, {"merges.txt", ""},
+     {"added_tokens.json", "{\n\"<x>\": \"a\"}"}}, PS_ERR_BAD_INPUT,
+     "added_tokens.json:2: \"<x>\": expected an integer id"},
     {"tokenizer.json syntax error", {{"tokenizer.json", "{\n\"model\": {\n}x"}}, PS_ERR_BAD_INPUT,
      "tokenizer.json:3:"},
     {"tokenizer.json without model", {{"tokenizer.json", "{\"x\": 1}"}}, PS_ERR_BAD_INPUT,
@@ -1126,4 +1129,46 @@ TEST(tokenizer_shared_by_threads)
         CHECK_INT(jobs[k].n_same, json_array_size(json_object_get(root, "cases")));
     }
     json_decref(root);
+}
+
+/* added_tokens.json extends a slow-file vocabulary with special tokens. */
+TEST(tokenizer_added_tokens_json)
+{
+    static const char *const files[3][2] = {{"added_tokens.json", "{\"<new>\": 1000, \"[X]\": 1001}"}};
+    const char *dir = hostile_dir(files);
+    char sub[600];
+    size_t len;
+    const char *names[] = {"vocab.json", "merges.txt"};
+    for (int i = 0; i < 2; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "lmref/models/gpt2-tiny-f32/%s", names[i]);
+        char *data = test_read_file(test_shared(rel), &len);
+        snprintf(sub, sizeof sub, "%s/%s", dir, names[i]);
+        FILE *f = fopen(sub, "wb");
+        CHECK(f && data);
+        if (f && data)
+            fwrite(data, 1, len, f);
+        if (f)
+            fclose(f);
+        free(data);
+    }
+    struct ps_tokenizer *t = NULL;
+    struct ps_err err = {0};
+    CHECK_INT(ps_tokenizer_load(&t, dir, &err), PS_OK);
+    if (!t) {
+        fprintf(stderr, "  %s\n", err.msg);
+        return;
+    }
+    CHECK_INT(ps_tokenizer_vocab_size(t), 1002);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK_INT(ps_tokenizer_encode(t, "refund<new>refund[X]", 20, 0, &ids, &n, &err), PS_OK);
+    int32_t want[] = {263, 526, 1000, 263, 526, 1001};
+    CHECK(n == 6 && ids && memcmp(ids, want, sizeof want) == 0);
+    char *back = NULL;
+    CHECK_INT(ps_tokenizer_decode(t, ids, n, &back, &err), PS_OK);
+    CHECK_STR(back, "refund<new>refund[X]");
+    free(back);
+    free(ids);
+    ps_tokenizer_free(t);
 }

@@ -11,7 +11,8 @@
  *   tokenizer.json                 the fast-tokenizer file (jansson);
  *   tokenizer_config.json,
  *   special_tokens_map.json        special token names, lower-casing flags,
- *                                  added_tokens_decoder (jansson).
+ *                                  added_tokens_decoder (jansson);
+ *   added_tokens.json              {"token": id} extra tokens (slow files).
  * Every file is read whole (capped at PS__TOK_MAX_FILE) and checked; an
  * error names the file and, where it can, the line.  Tokens must be valid
  * UTF-8 and ids must be below PS__TOK_MAX_ID.
@@ -813,6 +814,38 @@ done:
     return rc;
 }
 
+/* added_tokens.json (slow tokenizers' extra tokens): {"token": id, ...}. */
+static int read_added_tokens_json(const char *dir, struct cfg *c, struct ps_err *err)
+{
+    char *path = join(dir, "added_tokens.json"), *buf = NULL;
+    size_t len;
+    json_t *root = NULL;
+    int rc = PS_OK;
+    if (!file_exists(path))
+        goto done;
+    if ((rc = read_file(path, &buf, &len, err)) || (rc = load_json(path, buf, len, 0, &root, err)))
+        goto done;
+    if (!json_is_object(root)) {
+        rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s: expected a JSON object of token ids", path);
+        goto done;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) >= PS__TOK_MAX_ID) {
+            rc = cfg_err(path, buf, len, k, "expected an integer id", err);
+            goto done;
+        }
+        cfg_add_extra(c, k, (int32_t)json_integer_value(v));
+    }
+done:
+    json_decref(root);
+    free(buf);
+    free(path);
+    return rc;
+}
+
 static int32_t special_id(struct ps_tokenizer *t, const char *name)
 {
     return name ? ps__tok_find(t, name, strlen(name)) : -1;
@@ -887,7 +920,8 @@ static int load_bpe(struct ps_tokenizer **out, const char *vocab_path, const cha
         goto fail;
     }
     if (cfg_dir && ((rc = read_cfg(cfg_dir, "tokenizer_config.json", &c, err)) ||
-                    (rc = read_cfg(cfg_dir, "special_tokens_map.json", &c, err))))
+                    (rc = read_cfg(cfg_dir, "special_tokens_map.json", &c, err)) ||
+                    (rc = read_added_tokens_json(cfg_dir, &c, err))))
         goto fail;
     add_special(t, "<|endoftext|>", 13, -1);
     if ((rc = apply_cfg_specials(t, &c, vocab_path, err)))
@@ -923,7 +957,8 @@ static int load_wordpiece_txt(struct ps_tokenizer **out, const char *vocab_path,
         (rc = parse_vocab_txt(t, vocab_path, buf, len, err)))
         goto fail;
     if (cfg_dir && ((rc = read_cfg(cfg_dir, "tokenizer_config.json", &c, err)) ||
-                    (rc = read_cfg(cfg_dir, "special_tokens_map.json", &c, err))))
+                    (rc = read_cfg(cfg_dir, "special_tokens_map.json", &c, err)) ||
+                    (rc = read_added_tokens_json(cfg_dir, &c, err))))
         goto fail;
     static const char *const bert_names[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
     for (size_t i = 0; i < 5; i++)
