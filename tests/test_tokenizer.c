@@ -16,6 +16,15 @@
 #include "persona/core.h"
 #include "persona/tokenizer.h"
 
+/* Tests that read ../shared skip loudly when it is absent. */
+#define NEED_SHARED()                                                          \
+    do {                                                                       \
+        if (!test_have_shared()) {                                             \
+            fprintf(stderr, "  skipped: ../shared not found\n");              \
+            return;                                                            \
+        }                                                                      \
+    } while (0)
+
 /* ---- shared fixtures --------------------------------------------------- */
 
 static struct ps_tokenizer *gpt2_real;
@@ -112,6 +121,7 @@ static int check_encode(const struct ps_tokenizer *t, const char *label, const c
 
 TEST(tokenizer_gpt2_ggml_prompts)
 {
+    NEED_SHARED();
     const struct ps_tokenizer *t = real_gpt2();
     CHECK(t != NULL);
     if (!t)
@@ -148,6 +158,7 @@ TEST(tokenizer_gpt2_ggml_prompts)
 
 TEST(tokenizer_gpt2_llamacpp_cases)
 {
+    NEED_SHARED();
     const struct ps_tokenizer *t = real_gpt2();
     if (!t) {
         CHECK(t != NULL);
@@ -208,6 +219,7 @@ static size_t json_ids(json_t *arr, int32_t *ids, size_t cap)
 
 TEST(tokenizer_gpt2_lmref_vectors)
 {
+    NEED_SHARED();
     const struct ps_tokenizer *t = real_gpt2();
     json_t *root = load_shared_json("lmref/gpt2_tokenizer_vectors.json");
     if (!t || !root) {
@@ -273,6 +285,7 @@ static void check_lmref_model(const char *model, enum ps_tokenizer_kind kind, in
 
 TEST(tokenizer_gpt2_lmref_models)
 {
+    NEED_SHARED();
     check_lmref_model("gpt2-tiny-f32", PS_TOKENIZER_BPE, 1);
     check_lmref_model("gpt2-tiny-f16", PS_TOKENIZER_BPE, 1);
     check_lmref_model("gpt2-tiny-bf16", PS_TOKENIZER_BPE, 1);
@@ -280,6 +293,7 @@ TEST(tokenizer_gpt2_lmref_models)
 
 TEST(tokenizer_bert_lmref_models)
 {
+    NEED_SHARED();
     check_lmref_model("bert-tiny-f32", PS_TOKENIZER_WORDPIECE, 0);
     check_lmref_model("bert-tiny-f16", PS_TOKENIZER_WORDPIECE, 0);
     check_lmref_model("bert-tiny-bf16", PS_TOKENIZER_WORDPIECE, 0);
@@ -290,6 +304,7 @@ TEST(tokenizer_bert_lmref_models)
  * ids npm gpt-3-encoder gives (tests/fixtures/tokenizer/make_fixture.js). */
 TEST(tokenizer_gpt2_own_strings_vs_gpt3_encoder)
 {
+    NEED_SHARED();
     const struct ps_tokenizer *t = real_gpt2();
     json_error_t je;
     json_t *root = json_load_file("tests/fixtures/tokenizer/gpt2_own.json", 0, &je);
@@ -322,6 +337,7 @@ TEST(tokenizer_gpt2_own_strings_vs_gpt3_encoder)
  * (JavaScript's \s disagrees with White_Space) and "<|endoftext|>". */
 TEST(tokenizer_gpt2_reference_py_cases)
 {
+    NEED_SHARED();
     const struct ps_tokenizer *t = real_gpt2();
     json_error_t je;
     json_t *root = json_load_file("tests/fixtures/tokenizer/ref_cases.json", JSON_ALLOW_NUL, &je);
@@ -378,6 +394,7 @@ static const char *bert_dir(const char *name, const char *config)
  * settings of do_lower_case / strip_accents, against reference.py. */
 TEST(tokenizer_bert_reference_py_cases)
 {
+    NEED_SHARED();
     json_error_t je;
     json_t *root = json_load_file("tests/fixtures/tokenizer/ref_cases.json", JSON_ALLOW_NUL, &je);
     CHECK(root != NULL);
@@ -447,6 +464,7 @@ TEST(tokenizer_bert_reference_py_cases)
  * raw text): the count and hash of the ids npm gpt-3-encoder gives. */
 TEST(tokenizer_gpt2_one_megabyte_input)
 {
+    NEED_SHARED();
     const struct ps_tokenizer *t = real_gpt2();
     json_error_t je;
     json_t *root = json_load_file("tests/fixtures/tokenizer/gpt2_own.json", 0, &je);
@@ -528,6 +546,7 @@ static int32_t *encode_or_fail(const struct ps_tokenizer *t, const char *text, s
 /* tokenizer.json alone gives the same ids as the slow files. */
 TEST(tokenizer_json_matches_vocab_files)
 {
+    NEED_SHARED();
     struct ps_err err = {0};
     /* lmref tiny GPT-2 and BERT: expected ids from the reference. */
     struct ps_tokenizer *g = NULL, *b = NULL, *fg = NULL, *fb = NULL;
@@ -600,6 +619,7 @@ TEST(tokenizer_json_matches_vocab_files)
 /* The real checkpoints in ../shared/data/hf-checkpoints load and encode. */
 TEST(tokenizer_hf_checkpoints)
 {
+    NEED_SHARED();
     struct ps_err err = {0};
     struct ps_tokenizer *t = NULL;
     size_t n;
@@ -644,6 +664,7 @@ TEST(tokenizer_hf_checkpoints)
 
 TEST(tokenizer_api_errors_and_edges)
 {
+    NEED_SHARED();
     const struct ps_tokenizer *t = real_gpt2();
     if (!t) {
         CHECK(t != NULL);
@@ -788,6 +809,7 @@ static uint32_t random_cp(void)
 
 TEST(tokenizer_random_round_trip)
 {
+    NEED_SHARED();
     const struct ps_tokenizer *t = real_gpt2();
     struct ps_tokenizer *b = NULL;
     struct ps_err err = {0};
@@ -1007,6 +1029,7 @@ static void mutate(char *buf, size_t *len, size_t cap)
 
 TEST(tokenizer_mutated_files_never_crash)
 {
+    NEED_SHARED();
     static const char *const srcs[][2] = {
         {"lmref/models/gpt2-tiny-f32", "vocab.json"}, {"lmref/models/gpt2-tiny-f32", "merges.txt"},
         {"lmref/models/bert-tiny-f32", "vocab.txt"}, {"lmref/models/gpt2-tiny-f32", "tokenizer.json"},
@@ -1110,6 +1133,7 @@ static void *thread_encode(void *arg)
 
 TEST(tokenizer_shared_by_threads)
 {
+    NEED_SHARED();
     const struct ps_tokenizer *t = real_gpt2();
     json_error_t je;
     json_t *root = json_load_file("tests/fixtures/tokenizer/gpt2_own.json", 0, &je);
@@ -1134,6 +1158,7 @@ TEST(tokenizer_shared_by_threads)
 /* added_tokens.json extends a slow-file vocabulary with special tokens. */
 TEST(tokenizer_added_tokens_json)
 {
+    NEED_SHARED();
     static const char *const files[3][2] = {{"added_tokens.json", "{\"<new>\": 1000, \"[X]\": 1001}"}};
     const char *dir = hostile_dir(files);
     char sub[600];
