@@ -15,6 +15,11 @@
  * loop is quadratic.  Hugging Face tokenizers merge the same way; for merge
  * lists produced by BPE training (every merge of a token after the merge
  * that created it) this equals encoder.py's merge-all-occurrences loop.
+ * Speed (bench/RESULTS-tokenizer.md): the first round of lookups reads a
+ * dense 256 x 256 table of byte-pair merges and the heap is built at once;
+ * later lookups probe an array of 32-bit fingerprints before touching the
+ * entries; words of at most SMALL_WORD bytes scan for the best pair
+ * instead of keeping a heap.
  *
  * Thread safety: encoding reads the tokenizer only; scratch is per call.
  */
