@@ -358,3 +358,174 @@ TEST(train_loop_deterministic_and_resume)
     ps_pool_free(pool);
     ps_train_data_release(&d);
 }
+
+/* A checkpoint written by ps_train_save_hf loads in the inference engine
+ * (ps_lm_load) and gives the trainer's next-token distribution. */
+static void checkpoint_case(int f16, double tol)
+{
+    struct ps_train_model *m = load_tiny();
+    if (!m) {
+        CHECK(0);
+        return;
+    }
+    struct ps_err err;
+    ps_err_clear(&err);
+    /* move the weights off the reference checkpoint first */
+    struct ps_train_config c = *ps_train_get_config(m);
+    ps_train_model_free(m);
+    CHECK_INT(ps_train_model_init(&m, &c, 99, &err), PS_OK);
+    const char *dir = test_tmp(f16 ? "ckpt16" : "ckpt32");
+    CHECK_INT(ps_train_save_hf(m, dir, test_shared(TINY), f16, &err), PS_OK);
+    int32_t ids[2][10] = {{5, 17, 300, 999, 2, 40, 41, 42, 7, 1},
+                          {11, 12, 13, 14, 15, 16, 17, 18, 19, 20}};
+    CHECK_INT(ps_train_reserve(m, 2, 10, NULL, &err), PS_OK);
+    float loss;
+    CHECK_INT(ps_train_forward(m, &ids[0][0], &ids[0][0], 2, 10, &loss, &err), PS_OK);
+    const float *probs = ps_train_probs(m);
+    struct ps_lm *lm = NULL;
+    CHECK_INT(ps_lm_load(&lm, dir, &err), PS_OK);
+    if (!lm) {
+        fprintf(stderr, "  %s\n", err.msg);
+        ps_train_model_free(m);
+        return;
+    }
+    struct ps_lm_ctx_params cp = ps_lm_ctx_default_params();
+    cp.max_batch = 2;
+    cp.max_tokens = 10;
+    cp.logits = 1;
+    struct ps_lm_ctx *ctx = NULL;
+    CHECK_INT(ps_lm_ctx_new(&ctx, lm, &cp, &err), PS_OK);
+    int32_t lens[2] = {10, 10};
+    struct ps_lm_batch b = {.n_rows = 2, .stride = 10, .ids = &ids[0][0], .lens = lens};
+    CHECK_INT(ps_lm_forward(ctx, &b, &err), PS_OK);
+    int V = c.n_vocab;
+    double md = 0;
+    for (int r = 0; r < 2; r++) {
+        const float *lg = ps_lm_logits(ctx, r);
+        double mx = lg[0], sum = 0;
+        for (int i = 1; i < V; i++)
+            mx = fmax(mx, lg[i]);
+        for (int i = 0; i < V; i++)
+            sum += exp(lg[i] - mx);
+        const float *p = probs + ((size_t)r * 10 + 9) * V;
+        for (int i = 0; i < V; i++)
+            md = fmax(md, fabs(exp(lg[i] - mx) / sum - p[i]) / fmax(p[i], 1e-3));
+    }
+    fprintf(stderr, "    %s checkpoint: max relative probability difference %.2e\n",
+            f16 ? "F16" : "F32", md);
+    CHECK(md <= tol);
+    ps_lm_ctx_free(ctx);
+    ps_lm_free(lm);
+    ps_train_model_free(m);
+}
+
+TEST(train_checkpoint_loads_in_engine)
+{
+    if (!test_have_shared())
+        return;
+    checkpoint_case(0, 1e-4);
+    checkpoint_case(1, 2e-2);
+}
+
+TEST(train_state_validation)
+{
+    if (!test_have_shared())
+        return;
+    struct ps_train_model *m = load_tiny();
+    if (!m) {
+        CHECK(0);
+        return;
+    }
+    struct ps_err err;
+    ps_err_clear(&err);
+    struct ps_train_state st = {.step = 7, .n_steps = 10, .seed = 3, .batch = 2, .seq = 8,
+                                .grad_accum = 1, .lr = 1e-3f, .warmup = 1};
+    ps_adamw_prepare(m, 7);
+    ps_adamw_m(m)[5] = 0.25f;
+    const char *dir = test_tmp("state");
+    CHECK_INT(ps_train_state_save(m, &st, dir, &err), PS_OK);
+    struct ps_train_state back;
+    ps_train_params(m)[3] = 42.0f;
+    CHECK_INT(ps_train_state_load(m, &back, dir, &err), PS_OK);
+    CHECK_INT(back.step, 7);
+    CHECK_INT(back.seed, 3);
+    CHECK_INT(ps_adamw_t(m), 7);
+    CHECK(ps_adamw_m(m)[5] == 0.25f);
+    CHECK(ps_train_params(m)[3] != 42.0f);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/trainer_state.bin", dir);
+    size_t len = 0;
+    char *data = test_read_file(path, &len);
+    CHECK(data && len > 100);
+    if (!data) {
+        ps_train_model_free(m);
+        return;
+    }
+    struct { const char *what; size_t at; int truncate; const char *msg; } cases[] = {
+        {"flipped byte", 1000, 0, "checksum mismatch"},
+        {"magic", 0, 0, "bad magic"},
+        {"version", 8, 0, "version"},
+        {"truncated", 0, 1, "truncated"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        char *bad = malloc(len);
+        memcpy(bad, data, len);
+        size_t n = len;
+        if (cases[k].truncate)
+            n = len - 4;
+        else
+            bad[cases[k].at] ^= 0x40;
+        FILE *f = fopen(path, "wb");
+        fwrite(bad, 1, n, f);
+        fclose(f);
+        CHECK_INT(ps_train_state_load(m, &back, dir, &err), PS_ERR_BAD_INPUT);
+        CHECK_CONTAINS(err.msg, cases[k].msg);
+        CHECK_CONTAINS(err.msg, "trainer_state.bin");
+        free(bad);
+    }
+    /* a state of another shape */
+    struct ps_train_config c = *ps_train_get_config(m);
+    c.n_embd = 32;
+    struct ps_train_model *m2 = NULL;
+    CHECK_INT(ps_train_model_init(&m2, &c, 1, &err), PS_OK);
+    FILE *f = fopen(path, "wb");
+    fwrite(data, 1, len, f);
+    fclose(f);
+    CHECK_INT(ps_train_state_load(m2, &back, dir, &err), PS_ERR_BAD_INPUT);
+    CHECK_CONTAINS(err.msg, "n_embd=64");
+    ps_train_model_free(m2);
+    free(data);
+    ps_train_model_free(m);
+}
+
+TEST(train_bad_input)
+{
+    struct ps_err err;
+    ps_err_clear(&err);
+    struct ps_train_config c = {.n_layer = 1, .n_head = 3, .n_embd = 8, .n_ctx = 4, .n_vocab = 5};
+    struct ps_train_model *m = NULL;
+    CHECK_INT(ps_train_model_init(&m, &c, 1, &err), PS_ERR_USAGE);
+    CHECK_CONTAINS(err.msg, "multiple of n_head");
+    c.n_head = 2;
+    CHECK_INT(ps_train_model_init(&m, &c, 1, &err), PS_OK);
+    CHECK_INT(ps_train_reserve(m, 1, 5, NULL, &err), PS_ERR_USAGE);
+    CHECK_INT(ps_train_reserve(m, 1, 4, NULL, &err), PS_OK);
+    int32_t in[4] = {0, 1, 2, 5}, tg[4] = {1, 2, 3, 4};
+    float loss;
+    CHECK_INT(ps_train_forward(m, in, tg, 1, 4, &loss, &err), PS_ERR_BAD_INPUT);
+    CHECK_CONTAINS(err.msg, "token id 5 outside the vocabulary of 5");
+    /* too little data for one window */
+    struct ps_train_data d = {0};
+    int32_t toks[3] = {1, 2, 3};
+    d.train = toks;
+    d.n_train = 3;
+    struct ps_train_params p = ps_train_default_params();
+    p.n_steps = 1;
+    p.batch = 1;
+    CHECK_INT(ps_train_run(m, &d, &p, NULL, NULL, NULL, NULL, &err), PS_ERR_BAD_INPUT);
+    CHECK_CONTAINS(err.msg, "too few for windows of 5");
+    ps_train_model_free(m);
+    struct ps_train_model *m3 = NULL;
+    CHECK_INT(ps_train_model_load(&m3, test_tmp("no-such-model"), &err) != PS_OK, 1);
+    CHECK(m3 == NULL);
+}

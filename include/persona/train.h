@@ -89,6 +89,9 @@ int ps_train_forward(struct ps_train_model *m, const int32_t *inputs, const int3
  * gradients (scale = 1 / grad_accum for accumulation). */
 void ps_train_backward(struct ps_train_model *m, float scale);
 void ps_train_zero_grad(struct ps_train_model *m);
+/* Next-token probabilities of the last forward, (B * T, V) row-major;
+ * borrowed, overwritten by ps_train_backward. */
+const float *ps_train_probs(const struct ps_train_model *m);
 /* Global L2 norm of the gradients (double accumulation, fixed order); if
  * max_norm > 0 and the norm exceeds it, scales the gradients by
  * max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_).  Returns the

@@ -686,6 +686,11 @@ int ps_train_forward(struct ps_train_model *m, const int32_t *inputs, const int3
     return PS_OK;
 }
 
+const float *ps_train_probs(const struct ps_train_model *m)
+{
+    return m->act ? m->a[A_PROBS] : NULL;
+}
+
 void ps_train_zero_grad(struct ps_train_model *m)
 {
     memset(m->grads, 0, m->n_params * sizeof(float));
