@@ -10,17 +10,18 @@
  *
  * Memory grows with the number of users and of distinct (user, category),
  * (user, day), (user, item) and (user, order) pairs and of priced items --
- * never with the number of events: the event log itself is never held.
- * Output rows are sorted by user id (byte order), so the result does not
- * depend on the order of the input rows (up to floating-point summation
- * order, which follows the file) nor on the thread count.
+ * never with repeated events: the event log itself is never held.
+ * Output rows are sorted by user id (byte order); the result does not
+ * depend on the thread count (byte-identical) nor, up to floating-point
+ * summation order (which follows the file), on the order of the rows.
  *
  * Two ways in:
  *   - ps_features_run(): the whole stage, file in, CSV (+ .npy) out;
  *   - a handle (ps_features_new / _add / _add_file / _finish / accessors)
  *     for callers that feed events themselves (tests, `persona run`).
  *
- * Thread safety: a handle is used by one thread at a time.
+ * Thread safety: a handle is used by one thread at a time (add_file
+ * runs its own worker threads inside, per params.n_threads).
  */
 #ifndef PERSONA_FEATURES_H
 #define PERSONA_FEATURES_H
@@ -68,7 +69,8 @@ struct ps_features_params {
     int has_as_of;            /* 1: as_of is set; 0: latest event timestamp */
     int64_t as_of;            /* snapshot time, Unix seconds; later events are ignored */
     int tz_offset_s;          /* seconds east of UTC for days, dayparts, weekends */
-    int n_threads;            /* <= 0: all CPUs; 1: parse and aggregate on one thread */
+    int n_threads;            /* add_file: <= 0 all CPUs; 1 no worker threads; N: the
+                                 reading thread + N - 1 per-user shard workers */
 };
 
 struct ps_features_params ps_features_default_params(void);
@@ -115,9 +117,11 @@ void ps_features_free(struct ps_features *f);
  * dwell time) with a message in err. */
 int ps_features_add(struct ps_features *f, const struct ps_features_event *ev, struct ps_err *err);
 
-/* Streams a canonical events file (CSV with a header; columns looked up by
- * name, in any order; user_id, ts and event required, the rest optional)
- * into the handle.  Errors name file, line and column. */
+/* Streams a canonical events file (CSV with a header, or JSON Lines;
+ * columns looked up by name, in any order; user_id, ts and event
+ * required, the rest optional) into the handle.  Any malformed row stops
+ * it with PS_ERR_BAD_INPUT naming file, line and column; the handle must
+ * then only be freed. */
 int ps_features_add_file(struct ps_features *f, const char *path, struct ps_err *err);
 
 /* Ends input: fixes as-of, category medians, sorts users.  After this,
