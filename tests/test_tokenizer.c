@@ -1197,3 +1197,36 @@ TEST(tokenizer_added_tokens_json)
     free(ids);
     ps_tokenizer_free(t);
 }
+
+/* tokenizer.json merges in both forms: "a b" strings and ["a", "b"] pairs
+ * (newer transformers); hand-computed ids. */
+TEST(tokenizer_json_merge_forms)
+{
+    static const char *const forms[2] = {
+        "{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false},"
+        " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2, \"\xC4\xA0\": 3,"
+        " \"\xC4\xA0" "ab\": 4, \"\xC4\xA0" "a\": 5}, \"merges\": [\"a b\", \"\xC4\xA0 ab\"]}}",
+        "{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false},"
+        " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2, \"\xC4\xA0\": 3,"
+        " \"\xC4\xA0" "ab\": 4, \"\xC4\xA0" "a\": 5}, \"merges\": [[\"a\", \"b\"], [\"\xC4\xA0\", \"ab\"]]}}",
+    };
+    for (int f = 0; f < 2; f++) {
+        char name[32];
+        snprintf(name, sizeof name, "merge_form_%d.json", f);
+        const char *path = test_write_file(name, forms[f], strlen(forms[f]));
+        struct ps_tokenizer *t = NULL;
+        struct ps_err err = {0};
+        CHECK_INT(ps_tokenizer_load_file(&t, path, &err), PS_OK);
+        if (!t) {
+            fprintf(stderr, "  %s\n", err.msg);
+            continue;
+        }
+        /* "ab" -> ab; " ab" -> Ġ a b -> Ġ ab (rank 0) -> Ġab (rank 1);
+         * " a" -> Ġ a: no merge ranks (Ġa is in the vocabulary but never
+         * produced by a merge). */
+        int32_t want[] = {2, 4, 3, 0};
+        CHECK(check_encode(t, "merge forms", "ab ab a", 7, want, 4, 1));
+        CHECK_INT(ps_tokenizer_eos_id(t), -1);
+        ps_tokenizer_free(t);
+    }
+}
