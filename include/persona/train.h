@@ -142,6 +142,8 @@ struct ps_train_state {
     float val_frac;
     uint64_t data_hash;       /* fingerprint of the tokenised corpus */
     uint64_t n_train_tokens;
+    long eval_every;
+    int val_batches;
 };
 
 /* dir/trainer_state.bin: magic "PSTRAIN\0", version, the state, the model

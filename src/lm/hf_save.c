@@ -271,6 +271,8 @@ struct state_header {
     int32_t batch, seq, grad_accum, pad0;
     float lr, min_lr, weight_decay, grad_clip, val_frac, pad1;
     uint64_t data_hash, n_train_tokens;
+    int64_t eval_every;
+    int32_t val_batches, pad2;
 };
 
 int ps_train_state_save(const struct ps_train_model *m, const struct ps_train_state *s,
@@ -306,6 +308,8 @@ int ps_train_state_save(const struct ps_train_model *m, const struct ps_train_st
     h.val_frac = s->val_frac;
     h.data_hash = s->data_hash;
     h.n_train_tokens = s->n_train_tokens;
+    h.eval_every = s->eval_every;
+    h.val_batches = s->val_batches;
     size_t nb = m->n_params * sizeof(float);
     size_t total = sizeof h + 3 * nb + 8;
     unsigned char *buf = ps_xmalloc(total);
@@ -394,6 +398,8 @@ int ps_train_state_load(struct ps_train_model *m, struct ps_train_state *s, cons
     s->val_frac = h.val_frac;
     s->data_hash = h.data_hash;
     s->n_train_tokens = h.n_train_tokens;
+    s->eval_every = (long)h.eval_every;
+    s->val_batches = h.val_batches;
 done:
     free(data);
     free(path);

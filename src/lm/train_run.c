@@ -93,6 +93,8 @@ int ps_train_run(struct ps_train_model *m, const struct ps_train_data *data,
         p.weight_decay = resume->weight_decay;
         p.grad_clip = resume->grad_clip;
         p.val_frac = resume->val_frac;
+        p.eval_every = resume->eval_every;
+        p.val_batches = resume->val_batches;
         if (p.n_steps <= 0)
             p.n_steps = resume->n_steps;
     }
@@ -128,6 +130,8 @@ int ps_train_run(struct ps_train_model *m, const struct ps_train_data *data,
     st.weight_decay = p.weight_decay;
     st.grad_clip = p.grad_clip;
     st.val_frac = p.val_frac;
+    st.eval_every = p.eval_every;
+    st.val_batches = p.val_batches;
     st.data_hash = dh;
     st.n_train_tokens = data->n_train;
     long start = resume ? resume->step : 0;
