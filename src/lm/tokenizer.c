@@ -892,7 +892,8 @@ static int finish(struct ps_tokenizer *t, const char *what, struct ps_err *err)
         return ps_err_set(err, PS_ERR_BAD_INPUT,
                           "%s: ids are too sparse: largest id %d for %zu tokens", what,
                           (int)t->n_ids - 1, t->n_e);
-    qsort(t->added, t->n_added, sizeof *t->added, cmp_added);
+    if (t->n_added)
+        qsort(t->added, t->n_added, sizeof *t->added, cmp_added);
     tok_finish(t);
     if (t->kind == PS_TOKENIZER_BPE)
         ps__bpe_init_bytes(t);
