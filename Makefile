@@ -3,6 +3,7 @@
 #   make               optimised build: build/persona, build/libpersona.a
 #   make NATIVE=1      also -march=native (kernels still pick ISA at run time)
 #   make SAN=1         ASan + UBSan build in build-san/
+#   make CLANG=1       the same optimised build with clang, in build-clang/
 #   make test          build and run the whole suite (unit + command-line)
 #   make fuzz          libFuzzer targets in build-fuzz/ (clang)
 #   make bench         benchmark binaries (see bench/README.md)
@@ -19,7 +20,11 @@ CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc -I/usr/include/x86_64-linux-gnu/openbl
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
            -L/usr/lib/x86_64-linux-gnu/openblas-pthread -lopenblas -lpthread -lm
 
-ifeq ($(SAN),1)
+ifeq ($(CLANG),1)
+  CC     := clang
+  BUILD  := build-clang
+  OPT    := -O2 -g
+else ifeq ($(SAN),1)
   BUILD  := build-san
   OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
@@ -86,6 +91,6 @@ bench: $(BUILD)/persona
 	@$(MAKE) -C bench BUILD=../$(BUILD)
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-clang build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

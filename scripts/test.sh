@@ -26,6 +26,13 @@ else
   cat "$log"; fail=$((fail + 1))
 fi
 
+echo "=== build (clang, -Werror)"
+if make -j"$jobs" CLANG=1 WERROR=1 build-clang/persona build-clang/test_unit >"$log" 2>&1; then
+  echo "ok   clang build"; pass=$((pass + 1))
+else
+  cat "$log"; echo "FAIL clang build"; fail=$((fail + 1))
+fi
+
 echo "=== build (ASan + UBSan)"
 if make -j"$jobs" SAN=1 WERROR=1 build-san/persona build-san/test_unit >"$log" 2>&1; then
   echo "=== tests under sanitizers"

@@ -130,10 +130,12 @@ uint32_t ps_strmap_intern(struct ps_strmap *m, const char *key, size_t len, int 
     }
     PS_ASSERT(m->n < UINT32_MAX - 1);
     uint32_t id = m->n++;
-    m->offsets = ps_xgrow(m->offsets, &m->ids_cap, m->n, sizeof *m->offsets);
-    {
-        size_t cap = m->ids_cap; /* lens grows in step with offsets */
-        m->lens = ps_xrealloc(m->lens, cap * sizeof *m->lens);
+    if (m->n > m->ids_cap) {
+        /* offsets and lens grow together, geometrically. */
+        size_t old_cap = m->ids_cap;
+        m->offsets = ps_xgrow(m->offsets, &m->ids_cap, m->n, sizeof *m->offsets);
+        if (m->ids_cap != old_cap)
+            m->lens = ps_xrealloc(m->lens, m->ids_cap * sizeof *m->lens);
     }
     m->arena = ps_xgrow(m->arena, &m->arena_cap, m->arena_len + len + 1, 1);
     memcpy(m->arena + m->arena_len, key, len);
