@@ -4,6 +4,7 @@
 #include "persona/core.h"
 #include "persona/demo.h"
 #include "persona/log.h"
+#include "persona/workspace.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +15,8 @@
     "\n"                                                                             \
     "Writes a synthetic shop with planted personas into DIR: events.csv,\n"         \
     "texts.csv, items.csv, users.csv (raw, with planted dirt), truth.csv\n"          \
-    "(user_id,persona, the answer key) and manifest.json (rows and dirt per file).\n" \
+    "(user_id,persona, the answer key), manifest.json (rows and dirt per file)\n"   \
+    "and persona.conf (run the whole pipeline: persona run DIR/persona.conf).\n"     \
     "\n"                                                                             \
     "  --users N     users (default 20000; about 50 events and 2 texts each)\n"     \
     "  --seed S      random seed (default 42); the same seed gives identical files\n" \
@@ -100,6 +102,11 @@ static int cmd_demo_main(int argc, char **argv)
 
     double t = ps_now();
     if (ps_demo_write(dir, &p, &st, &err))
+        return cli_fail_err(&err);
+    /* persona.conf beside the tables: `persona run DIR/persona.conf`. */
+    char conf[4096];
+    snprintf(conf, sizeof conf, "%s/persona.conf", dir);
+    if (ps_run_write_demo_config(conf, &err))
         return cli_fail_err(&err);
     long dirty = 0;
     for (int f = 0; f < PS_DEMO_N_FILES; f++)

@@ -7,7 +7,8 @@ set -euo pipefail
 
 pkgs=(build-essential pkg-config clang llvm
       libopenblas-dev libsqlite3-dev libjansson-dev libutf8proc-dev
-      libsodium-dev libmicrohttpd-dev libfriso-dev friso-dict)
+      libsodium-dev libmicrohttpd-dev libfriso-dev friso-dict
+      chromium)
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(python3 python3-numpy python3-pandas python3-sklearn python3-torch
          python3-gensim python3-jieba python3-scipy time)
