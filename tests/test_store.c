@@ -1,0 +1,105 @@
+/* test_store.c - the SQLite profile store (store.h): snapshots, diff and
+ * export on hand-made profiles whose differences are known. */
+#include "test.h"
+#include "persona/core.h"
+#include "persona/store.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+
+static void put(struct ps_store *s, int64_t run, const char *u, int seg, const char *life,
+                const char *tag1, const char *tag2)
+{
+    struct ps_err err = {0};
+    char doc[256];
+    snprintf(doc, sizeof doc, "{\"user_id\":\"%s\",\"features\":{\"spend\":%d,\"top\":\"a,b\"}}", u, seg * 10);
+    CHECK_INT(ps_store_profile_put(s, run, u, seg, 0.5, life, NULL, doc, &err), PS_OK);
+    if (tag1)
+        CHECK_INT(ps_store_tag_put(s, run, u, tag1, 1.0, &err), PS_OK);
+    if (tag2)
+        CHECK_INT(ps_store_tag_put(s, run, u, tag2, 1.0, &err), PS_OK);
+}
+
+TEST(store_snapshots_diff_export)
+{
+    struct ps_store *s;
+    struct ps_err err = {0};
+    const char *path = test_tmp("store.db");
+    CHECK_INT(ps_store_open(&s, path, &err), PS_OK);
+    if (!s)
+        return;
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(ps_store_db(s), "PRAGMA journal_mode", -1, &st, NULL);
+    CHECK(sqlite3_step(st) == SQLITE_ROW);
+    CHECK_STR((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+
+    int64_t r1, r2, r3;
+    CHECK_INT(ps_store_run_begin(s, "a.conf", 0x1234, &r1, &err), PS_OK);
+    CHECK_INT(ps_store_begin(s, &err), PS_OK);
+    put(s, r1, "u1", 0, "active", "category:phone", "vip");
+    put(s, r1, "u2", 1, "active", "category:books", NULL);
+    put(s, r1, "u3", 1, "new", NULL, NULL);
+    CHECK_INT(ps_store_segment_put(s, r1, 0, "phones", 1, 1 / 3.0, "card", "{}", &err), PS_OK);
+    CHECK_INT(ps_store_segment_put(s, r1, 1, "books", 2, 2 / 3.0, "card", "{}", &err), PS_OK);
+    CHECK_INT(ps_store_commit(s, &err), PS_OK);
+    CHECK_INT(ps_store_run_end(s, r1, "ok", r1, 1.0, 0, &err), PS_OK);
+    /* A run that reused snapshot r1, then a failed run: neither is a new snapshot. */
+    CHECK_INT(ps_store_run_begin(s, "a.conf", 0x1234, &r2, &err), PS_OK);
+    CHECK_INT(ps_store_run_end(s, r2, "ok", r1, 0.1, 0, &err), PS_OK);
+    CHECK_INT(ps_store_snapshot_of(s, r2), r1);
+    CHECK_INT(ps_store_run_begin(s, "a.conf", 0x1234, &r3, &err), PS_OK);
+    CHECK_INT(ps_store_run_end(s, r3, "failed", 0, 0.1, 0, &err), PS_OK);
+    CHECK_INT(ps_store_snapshot_of(s, r3), 0);
+    CHECK_INT(ps_store_latest_snapshot(s), r1);
+
+    int64_t r4;
+    CHECK_INT(ps_store_run_begin(s, "a.conf", 0x1234, &r4, &err), PS_OK);
+    CHECK_INT(ps_store_begin(s, &err), PS_OK);
+    put(s, r4, "u1", 1, "dormant", "category:phone", NULL);   /* moved 0->1, lost vip */
+    put(s, r4, "u2", 1, "active", "category:books", "vip");    /* gained vip */
+    put(s, r4, "u4", 0, "new", NULL, NULL);                     /* new user; u3 left */
+    CHECK_INT(ps_store_commit(s, &err), PS_OK);
+    CHECK_INT(ps_store_run_end(s, r4, "ok", r4, 1.0, 0, &err), PS_OK);
+    CHECK_INT(ps_store_latest_snapshot(s), r4);
+    CHECK_INT(ps_store_previous_snapshot(s, r4), r1);
+
+    struct ps_buf b;
+    ps_buf_init(&b);
+    CHECK_INT(ps_store_diff(s, r1, r4, 1, 10, &b, &err), PS_OK);
+    CHECK_CONTAINS(b.data, "\"users_from\":3");
+    CHECK_CONTAINS(b.data, "\"users_both\":2");
+    CHECK_CONTAINS(b.data, "\"only_in_from\":1");
+    CHECK_CONTAINS(b.data, "\"only_in_to\":1");
+    CHECK_CONTAINS(b.data, "\"segment_matrix\":[[0,1,1],[1,1,1]]");
+    CHECK_CONTAINS(b.data, "\"segment_moves\":[[\"u1\",0,1]]");
+    CHECK_CONTAINS(b.data, "\"tags_gained\":[[\"vip\",1]]");
+    CHECK_CONTAINS(b.data, "\"tags_lost\":[[\"vip\",1]]");
+    CHECK_CONTAINS(b.data, "\"lifecycle_changes\":[[\"active\",\"dormant\",1]]");
+    ps_buf_reset(&b);
+    CHECK_INT(ps_store_diff(s, r1, r4, 0, 10, &b, &err), PS_OK);
+    CHECK_CONTAINS(b.data, "segment moves: 1 users");
+    CHECK_CONTAINS(b.data, "  active -> dormant: 1");
+    ps_buf_release(&b);
+
+    char *doc = NULL;
+    CHECK_INT(ps_store_profile_get(s, r4, "u2", &doc, &err), PS_OK);
+    CHECK_CONTAINS(doc, "\"user_id\":\"u2\"");
+    free(doc);
+    CHECK_INT(ps_store_profile_get(s, r4, "u3", &doc, &err), PS_DONE);
+
+    FILE *f = fopen(test_tmp("export.csv"), "w+");
+    CHECK_INT(ps_store_export(s, r1, PS_STORE_CSV, f, &err), PS_OK);
+    rewind(f);
+    char line[512];
+    CHECK(fgets(line, sizeof line, f) != NULL);
+    CHECK_STR(line, "user_id,segment,segment_name,distance,lifecycle,rfm_tier,tags,spend,top\n");
+    CHECK(fgets(line, sizeof line, f) != NULL);
+    CHECK_STR(line, "u1,0,phones,0.5,active,,category:phone;vip,0,\"a,b\"\n");
+    fclose(f);
+    ps_store_close(s);
+
+    /* Read-only open of a missing store. */
+    CHECK_INT(ps_store_open_ro(&s, test_tmp("none.db"), &err), PS_ERR_IO);
+    CHECK_CONTAINS(err.msg, "no store at");
+}
