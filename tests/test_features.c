@@ -379,9 +379,17 @@ TEST(features_add_rejects_bad_events)
     struct ps_features_event e = ev("", B, PS_FEATURES_VIEW, NULL, NULL, NAN, NAN, NAN, NULL);
     CHECK_INT(ps_features_add(f, &e, &err), PS_ERR_BAD_INPUT);
     CHECK_CONTAINS(err.msg, "without a user id");
+    e = ev("u", PS_FEATURES_TS_LIMIT, PS_FEATURES_VIEW, NULL, NULL, NAN, NAN, NAN, NULL);
+    CHECK_INT(ps_features_add(f, &e, &err), PS_ERR_BAD_INPUT);
+    CHECK_CONTAINS(err.msg, "timestamp 100000000000 is out of range");
     e = ev("u", B, PS_FEATURES_VIEW, NULL, NULL, NAN, NAN, -1, NULL);
     CHECK_INT(ps_features_add(f, &e, &err), PS_ERR_BAD_INPUT);
     CHECK_CONTAINS(err.msg, "negative dwell time");
+    p.has_as_of = 1;
+    p.as_of = -PS_FEATURES_TS_LIMIT;
+    CHECK_INT(ps_features_check_params(&p, 0, &err), PS_ERR_USAGE);
+    CHECK_CONTAINS(err.msg, "as-of time");
+    p.has_as_of = 0;
     p.tz_offset_s = 15 * 3600;
     CHECK_INT(ps_features_check_params(&p, 0, &err), PS_ERR_USAGE);
     CHECK_CONTAINS(err.msg, "time zone offset");
@@ -493,6 +501,8 @@ TEST(features_file_errors_name_line_and_column)
                               expect_file_error(name, buf, msg))
     BAD("ts.csv", "u,1,view,,\nu,abc,view,,\n", "ts.csv:3: column \"ts\": expected integer Unix seconds, got \"abc\"");
     BAD("ts2.csv", "u,1.5,view,,\n", "ts2.csv:2: column \"ts\"");
+    BAD("ts3.csv", "u,1,view,,\nu,100000000000,view,,\n", "ts3.csv:3: column \"ts\": Unix seconds out of range (|ts| < 1e11), got \"100000000000\"");
+    BAD("ts4.csv", "u,-9223372036854775808,view,,\n", "ts4.csv:2: column \"ts\"");
     BAD("ev.csv", "u,1,view,,\nu,2,buy,,\n", "ev.csv:3: column \"event\": expected view, search");
     BAD("price.csv", "u,1,purchase,12;5,\n", "price.csv:2: column \"price\": expected a number, got \"12;5\"");
     BAD("inf.csv", "u,1,purchase,inf,\n", "column \"price\": expected a number");

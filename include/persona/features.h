@@ -47,6 +47,11 @@ int ps_features_event_parse(const char *s, size_t len);
 /* Name of a type ("view", ...); NULL if out of range. */
 const char *ps_features_event_name(int type);
 
+/* Timestamps (and as-of) must satisfy |ts| < PS_FEATURES_TS_LIMIT seconds
+ * (1e11: years 1966..5138, the range timeparse reads as seconds), so
+ * day arithmetic never overflows. */
+#define PS_FEATURES_TS_LIMIT 100000000000LL
+
 /* One event.  Strings are borrowed for the duration of ps_features_add
  * (the handle copies what it keeps); a NULL or zero-length string is a
  * missing value; a NaN number is a missing value. */
@@ -113,8 +118,8 @@ struct ps_features *ps_features_new(const struct ps_features_params *params);
 void ps_features_free(struct ps_features *f);
 
 /* Adds one event.  Events after params->as_of (when set) are counted and
- * ignored.  Returns PS_OK, or PS_ERR_BAD_INPUT (missing user id, negative
- * dwell time) with a message in err. */
+ * ignored.  Returns PS_OK, or PS_ERR_BAD_INPUT (missing user id, time out
+ * of range, negative dwell time) with a message in err. */
 int ps_features_add(struct ps_features *f, const struct ps_features_event *ev, struct ps_err *err);
 
 /* Streams a canonical events file (CSV with a header, or JSON Lines;

@@ -542,6 +542,9 @@ int ps_features_check_params(const struct ps_features_params *p, int need_io,
     if (p->tz_offset_s < -14 * 3600 || p->tz_offset_s > 14 * 3600)
         return ps_err_set(err, PS_ERR_USAGE, "time zone offset %d s is outside -14:00..+14:00",
                           p->tz_offset_s);
+    if (p->has_as_of && (p->as_of <= -PS_FEATURES_TS_LIMIT || p->as_of >= PS_FEATURES_TS_LIMIT))
+        return ps_err_set(err, PS_ERR_USAGE, "as-of time %lld is out of range",
+                          (long long)p->as_of);
     if (need_io) {
         if (!p->events_path)
             return ps_err_set(err, PS_ERR_USAGE, "no events file given");
@@ -897,6 +900,9 @@ static int check_event(const struct ps_features_event *ev, struct ps_err *err)
 {
     if (!ev->user_id || ev->user_len == 0)
         return ps_err_set(err, PS_ERR_BAD_INPUT, "event without a user id");
+    if (ev->ts <= -PS_FEATURES_TS_LIMIT || ev->ts >= PS_FEATURES_TS_LIMIT)
+        return ps_err_set(err, PS_ERR_BAD_INPUT, "timestamp %lld is out of range",
+                          (long long)ev->ts);
     if ((unsigned)ev->type >= PS_FEATURES_N)
         return ps_err_set(err, PS_ERR_BAD_INPUT, "event type %d is not a canonical event",
                           (int)ev->type);
@@ -1129,6 +1135,10 @@ int ps_features_add_file(struct ps_features *f, const char *path, struct ps_err 
             rc = bad_field(err, r, F_TS, "expected integer Unix seconds", s, len);
             goto done;
         }
+        if (ev.ts <= -PS_FEATURES_TS_LIMIT || ev.ts >= PS_FEATURES_TS_LIMIT) {
+            rc = bad_field(err, r, F_TS, "Unix seconds out of range (|ts| < 1e11)", s, len);
+            goto done;
+        }
         s = ps_reader_field(r, col[F_EVENT], &len);
         int type = ps_features_event_parse(s, len);
         if (type < 0) {
@@ -1355,13 +1365,13 @@ int ps_features_finish(struct ps_features *f, struct ps_err *err)
         if (u->n_orders)
             v[C_AOV] = u->spend / u->n_orders + 0.0;
         if (u->last_purchase_ts != INT64_MIN)
-            v[C_RECENCY] = (double)(f->as_of - u->last_purchase_ts) / DAY_S;
+            v[C_RECENCY] = ((double)f->as_of - (double)u->last_purchase_ts) / DAY_S;
         v[C_FREQ] = v[C_ORDER];
         v[C_MONETARY] = v[C_SPEND];
         v[C_ACTIVE_DAYS] = u->n_days_out;
         for (int k = 0; k < DAY_WINDOW / 64; k++)
             v[C_ACTIVE_DAYS] += __builtin_popcountll(u->day_bits[k]);
-        v[C_TENURE] = (double)(f->as_of - u->first_ts) / DAY_S;
+        v[C_TENURE] = ((double)f->as_of - (double)u->first_ts) / DAY_S;
         if (u->n_ev[PS_FEATURES_VIEW])
             v[C_CONVERSION] = (double)u->n_ev[PS_FEATURES_PURCHASE] / u->n_ev[PS_FEATURES_VIEW];
         if (c->carted)

@@ -52,6 +52,8 @@ expect_fail 2 "no output" $PERSONA features --events $EV
 expect_fail 2 "unknown option" $PERSONA features --events $EV --out "$TMP/x.csv" --bogus
 expect_grep "names the option" "unknown option '--bogus'" "$TMP/err"
 expect_fail 2 "bad --as-of" $PERSONA features --events $EV --out "$TMP/x.csv" --as-of yesterday
+expect_fail 2 "--as-of out of range" $PERSONA features --events $EV --out "$TMP/x.csv" --as-of 9999-12-31
+expect_grep "as-of range named" "as-of time 253402214400 is out of range" "$TMP/err"
 expect_fail 2 "bad --tz-offset" $PERSONA features --events $EV --out "$TMP/x.csv" --tz-offset +25:00
 expect_fail 2 "bad --threads" $PERSONA features --events $EV --out "$TMP/x.csv" --threads two
 expect_fail 2 "option without value" $PERSONA features --events $EV --out
