@@ -57,11 +57,17 @@ static void print_text(json_t *d)
     json_object_foreach(json_object_get(d, "attributes"), k, v) {
         printf("attribute %s: %s\n", k, json_is_string(v) ? json_string_value(v) : "");
     }
-    json_t *life = json_object_get(d, "lifecycle"), *rfm = json_object_get(d, "rfm_tier");
+    json_t *life = json_object_get(d, "lifecycle"), *rfm = json_object_get(d, "rfm");
+    json_t *price = json_object_get(d, "price_sensitivity");
     if (json_is_string(life))
         printf("lifecycle: %s\n", json_string_value(life));
-    if (json_is_string(rfm))
-        printf("rfm tier: %s\n", json_string_value(rfm));
+    if (json_is_object(rfm))
+        printf("rfm: %s (R %lld, F %lld, M %lld)\n", json_string_value(json_object_get(rfm, "tier")),
+               (long long)json_integer_value(json_object_get(rfm, "r")),
+               (long long)json_integer_value(json_object_get(rfm, "f")),
+               (long long)json_integer_value(json_object_get(rfm, "m")));
+    if (json_is_string(price))
+        printf("price sensitivity: %s\n", json_string_value(price));
     size_t i;
     json_array_foreach(json_object_get(d, "topics"), i, v) {
         printf("topic %lld (%.2f):", (long long)json_integer_value(json_object_get(v, "topic")),

@@ -6,7 +6,9 @@
  * Per user: attributes (users table), features (every column of
  * features.csv), segment {id, name, distance}, topics (top topics with
  * weight and words), text_vector {file, row} or null, interest_tags
- * (category:<top categories>, topic:<id> for topics above a weight).
+ * (category:<top categories>, topic:<id> for topics above a weight),
+ * RFM scores and tier, lifecycle stage and price sensitivity (rfm.h; also
+ * stored as the tags rfm:<tier>, lifecycle:<stage>, price:<level>).
  * Per segment: size, share, mean and z-score of every numeric feature,
  * category shares, topic distribution (mean mix), tag distribution, mean
  * text vector, example texts and a persona card text.
@@ -17,6 +19,7 @@
 #define PERSONA_PROFILE_H
 
 #include <stdint.h>
+#include "rfm.h"
 #include "status.h"
 
 struct ps_pool;
@@ -35,6 +38,8 @@ struct ps_profile_params {
     int top_words;              /* words per topic (default 8) */
     int n_examples;             /* example texts per segment (default 3) */
     double topic_tag_min;       /* weight for a topic:<id> interest tag (default 0.25) */
+    struct ps_lifecycle_params life;  /* lifecycle thresholds (rfm.h defaults) */
+    struct ps_price_params price;     /* price sensitivity thresholds (rfm.h defaults) */
 };
 
 struct ps_profile_params ps_profile_default_params(void);

@@ -796,6 +796,23 @@ struct profile_arg {
     int have_topics, have_users, have_texts, have_vectors;
 };
 
+static int read_profile_thresholds(struct run *r, struct ps_profile_params *pp, struct ps_err *err)
+{
+    struct ps_config *c = r->cfg;
+    if (ps_config_double(c, "profile", "active_days", 0, 1e6, &pp->life.active_max_recency_days, err) ||
+        ps_config_double(c, "profile", "dormant_days", 0, 1e6, &pp->life.dormant_max_recency_days, err) ||
+        ps_config_double(c, "profile", "new_days", 0, 1e6, &pp->life.new_max_tenure_days, err) ||
+        ps_config_double(c, "profile", "price_high_below", 1e-6, 1e6, &pp->price.high_below_level, err) ||
+        ps_config_double(c, "profile", "price_low_above", 1e-6, 1e6, &pp->price.low_above_level, err))
+        return err->status;
+    if (ps_lifecycle_check_params(&pp->life, err))
+        return ps_config_value_error(c, "profile", "active_days", err, PS_ERR_BAD_INPUT, "%s", err->msg);
+    if (ps_price_check_params(&pp->price, err))
+        return ps_config_value_error(c, "profile", "price_high_below", err, PS_ERR_BAD_INPUT, "%s",
+                                     err->msg);
+    return PS_OK;
+}
+
 static int run_profiles(struct run *r, void *arg, struct ps_run_stage *st, struct ps_err *err)
 {
     struct profile_arg *a = arg;
@@ -805,7 +822,8 @@ static int run_profiles(struct run *r, void *arg, struct ps_run_stage *st, struc
         ps_config_long(r->cfg, "profile", "top_words", 1, 100, &top_words, err) ||
         ps_config_long(r->cfg, "profile", "examples", 0, 100, &n_ex, err) ||
         ps_config_double(r->cfg, "profile", "topic_tag_min", 0, 1, &pp.topic_tag_min, err) ||
-        ps_config_str(r->cfg, "profile", "lang", &pp.lang, err))
+        ps_config_str(r->cfg, "profile", "lang", &pp.lang, err) ||
+        read_profile_thresholds(r, &pp, err))
         return err->status;
     pp.top_topics = (int)top_topics;
     pp.top_words = (int)top_words;
@@ -977,11 +995,12 @@ int ps_run(const struct ps_run_params *p, struct ps_run_result *res, struct ps_e
         (rc = ps_config_str(r.cfg, "embed", "pooling", &pooling, err)))
         goto done;
     {
-        struct ps_profile_params pp;
+        struct ps_profile_params pp = ps_profile_default_params();
         long v;
         double d;
         const char *s;
-        (void)pp;
+        if ((rc = read_profile_thresholds(&r, &pp, err)))
+            goto done;
         if ((rc = ps_config_long(r.cfg, "profile", "top_topics", 0, 100, &v, err)) ||
             (rc = ps_config_long(r.cfg, "profile", "top_words", 1, 100, &v, err)) ||
             (rc = ps_config_long(r.cfg, "profile", "examples", 0, 100, &v, err)) ||

@@ -28,6 +28,8 @@ struct ps_profile_params ps_profile_default_params(void)
     p.top_words = 8;
     p.n_examples = 3;
     p.topic_tag_min = 0.25;
+    p.life = ps_lifecycle_default_params();
+    p.price = ps_price_default_params();
     return p;
 }
 
@@ -288,10 +290,28 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
     long *tagcount = NULL; /* k x n_tags, grown */
     size_t tagcount_cap = 0;
 
+    /* RFM over the whole population, then lifecycle and price per user. */
+    struct ps_rfm_score *rfm = ps_xcalloc(t.n_rows + 1, sizeof *rfm);
+    int c_rec = ps_ftable_column(&t, "recency_days"), c_freq = ps_ftable_column(&t, "frequency");
+    int c_mon = ps_ftable_column(&t, "monetary"), c_ten = ps_ftable_column(&t, "tenure_days");
+    int c_price = ps_ftable_column(&t, "price_level");
+    int have_rfm = c_rec >= 0 && c_freq >= 0 && c_mon >= 0;
+    if (have_rfm) {
+        double *col3 = ps_xmalloc(3 * (t.n_rows + 1) * sizeof *col3);
+        for (size_t i = 0; i < t.n_rows; i++) {
+            col3[i] = t.num[i * nc + c_rec];
+            col3[t.n_rows + i] = t.num[i * nc + c_freq];
+            col3[2 * t.n_rows + i] = t.num[i * nc + c_mon];
+        }
+        rc = ps_rfm_score(col3, col3 + t.n_rows, col3 + 2 * t.n_rows, t.n_rows, rfm, err);
+        free(col3);
+        if (rc)
+            goto accum_done;
+    }
     if ((rc = ps_store_begin(s, err)))
         goto accum_done;
     in_tx = 1;
-    tags_of = ps_xcalloc(16, sizeof *tags_of);
+    tags_of = ps_xcalloc(32, sizeof *tags_of);
     (void)tcap;
     for (size_t i = 0; i < t.n_rows && !rc; i++) {
         const char *uid = ps_ftable_user(&t, i);
@@ -329,8 +349,37 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
         json_object_set_new(sg, "emerging", json_boolean(emerging[i]));
         json_object_set_new(doc, "segment", sg);
 
-        /* Interest tags: top categories, then strong topics. */
+        /* RFM tier, lifecycle stage, price sensitivity. */
+        const char *tier = NULL, *stage = NULL, *price = NULL;
         int n_tags = 0;
+        if (have_rfm) {
+            double rec = t.num[i * nc + c_rec], fr = t.num[i * nc + c_freq];
+            double ten = c_ten >= 0 ? t.num[i * nc + c_ten] : NAN;
+            tier = ps_rfm_segment_name(rfm[i].segment);
+            stage = ps_lifecycle_name(ps_lifecycle_stage(&p->life, rec, fr, ten));
+            json_t *rj = json_object();
+            json_object_set_new(rj, "r", json_integer(rfm[i].r));
+            json_object_set_new(rj, "f", json_integer(rfm[i].f));
+            json_object_set_new(rj, "m", json_integer(rfm[i].m));
+            json_object_set_new(rj, "tier", json_string(tier));
+            json_object_set_new(doc, "rfm", rj);
+            json_object_set_new(doc, "lifecycle", json_string(stage));
+            char buf[64];
+            snprintf(buf, sizeof buf, "rfm:%s", tier);
+            tags_of[n_tags++] = ps_xstrdup(buf);
+            snprintf(buf, sizeof buf, "lifecycle:%s", stage);
+            tags_of[n_tags++] = ps_xstrdup(buf);
+        }
+        if (c_price >= 0) {
+            price = ps_price_sensitivity_name(
+                ps_price_sensitivity(&p->price, t.num[i * nc + c_price], NAN, NAN));
+            json_object_set_new(doc, "price_sensitivity", json_string(price));
+            char buf[64];
+            snprintf(buf, sizeof buf, "price:%s", price);
+            tags_of[n_tags++] = ps_xstrdup(buf);
+        }
+
+        /* Interest tags: top categories, then strong topics. */
         for (int c = 0; c < nc; c++) {
             if (!t.is_text[c] || strncmp(t.names[c], "top_category_", 13) != 0 || t.text[c][i] < 0)
                 continue;
@@ -338,6 +387,8 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
             snprintf(buf, sizeof buf, "category:%s", ps_strmap_key(t.dict[c], (uint32_t)t.text[c][i], NULL));
             tags_of[n_tags++] = ps_xstrdup(buf);
         }
+        int first_interest = have_rfm ? 2 : 0;
+        first_interest += c_price >= 0;
         const float *tr = idmat_row(&topics, uid);
         json_t *tj = json_null();
         if (tr && !isnan(tr[0]) && (int)topics.cols == K) {
@@ -365,7 +416,7 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
                 json_object_set_new(o, "weight", json_real(tr[best]));
                 json_object_set_new(o, "words", json_incref(json_array_get(topic_words, (size_t)best)));
                 json_array_append_new(tj, o);
-                if (tr[best] >= p->topic_tag_min && n_tags < 16) {
+                if (tr[best] >= p->topic_tag_min && n_tags < 24) {
                     char buf[32];
                     snprintf(buf, sizeof buf, "topic:%d", best);
                     tags_of[n_tags++] = ps_xstrdup(buf);
@@ -386,9 +437,9 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
         } else {
             json_object_set_new(doc, "text_vector", json_null());
         }
-        json_t *tg = json_array();
+        json_t *tg = json_array(), *sys = json_array();
         for (int j = 0; j < n_tags; j++) {
-            json_array_append_new(tg, json_string(tags_of[j]));
+            json_array_append_new(j < first_interest ? sys : tg, json_string(tags_of[j]));
             uint32_t id = ps_strmap_intern(tagmap, tags_of[j], strlen(tags_of[j]), NULL);
             size_t need = (size_t)(id + 1) * (size_t)k;
             if (need > tagcount_cap) {
@@ -403,9 +454,10 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
             free(tags_of[j]);
         }
         json_object_set_new(doc, "interest_tags", tg);
+        json_object_set_new(doc, "tags", sys);
         char *js = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
         if (!rc)
-            rc = ps_store_profile_put(s, run_id, uid, seg, dist[i], NULL, NULL, js, err);
+            rc = ps_store_profile_put(s, run_id, uid, seg, dist[i], stage, tier, js, err);
         if (!rc && ui >= 0) {
             char *aj = json_dumps(attrs[ui], JSON_COMPACT | JSON_PRESERVE_ORDER);
             rc = ps_store_user_put(s, uid, aj, run_id, err);
@@ -552,6 +604,7 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
         in_tx = 0;
     }
 accum_done:
+    free(rfm);
     free(size);
     free(fsum);
     free(psum);
