@@ -179,3 +179,79 @@ TEST(gpt2_lmref_bf16)
 {
     run_lmref("gpt2-tiny-bf16", 1);
 }
+
+/* The embedding driver: length-sorted batches of 3 give each text's
+ * reference mean; truncation to 8 tokens gives the mean of the reference's
+ * first 8 hidden states (GPT-2 is causal, so a prefix's states do not
+ * depend on what follows); chunking a text of at most 8 tokens is the
+ * plain mean; normalisation gives unit rows. */
+TEST(gpt2_embed_driver)
+{
+    struct ps_err err = {0};
+    struct ps_lm *m = NULL;
+    json_t *exp = load_expected("gpt2-tiny-f32");
+    CHECK(exp != NULL);
+    CHECK_INT(ps_lm_load(&m, test_shared("lmref/models/gpt2-tiny-f32"), &err), 0);
+    if (!exp || !m) {
+        json_decref(exp);
+        ps_lm_free(m);
+        return;
+    }
+    struct ps_lm_ctx_params cp = ps_lm_ctx_default_params();
+    cp.max_batch = 3;
+    struct ps_lm_ctx *ctx = NULL;
+    CHECK_INT(ps_lm_ctx_new(&ctx, m, &cp, &err), 0);
+    json_t *items = json_object_get(exp, "items");
+    size_t n = json_array_size(items);
+    int32_t *ids[8];
+    size_t n_ids[8];
+    for (size_t i = 0; i < n; i++) {
+        int k;
+        ids[i] = ids_of(json_array_get(items, i), &k);
+        n_ids[i] = (size_t)k;
+    }
+    float *out = malloc(n * 64 * sizeof *out);
+    struct ps_lm_embed_params ep = ps_lm_embed_default_params();
+    CHECK_INT(ps_lm_embed_ids(ctx, (const int32_t *const *)ids, n_ids, n, &ep, out, &err), 0);
+    double d_mean = 0, d_trunc = 0, d_chunk = 0, d_norm = 0;
+    for (size_t i = 0; i < n; i++)
+        d_mean = fmax(d_mean, diff_1d(out + i * 64, json_object_get(json_array_get(items, i), "mean_pooled"), 64));
+    ep.max_tokens = 8;
+    CHECK_INT(ps_lm_embed_ids(ctx, (const int32_t *const *)ids, n_ids, n, &ep, out, &err), 0);
+    for (size_t i = 0; i < n; i++) {
+        json_t *hs = json_object_get(json_array_get(items, i), "last_hidden_state");
+        size_t k = n_ids[i] < 8 ? n_ids[i] : 8;
+        for (int c = 0; c < 64; c++) {
+            double s = 0;
+            for (size_t t = 0; t < k; t++)
+                s += json_number_value(json_array_get(json_array_get(hs, t), (size_t)c));
+            d_trunc = fmax(d_trunc, fabs(out[i * 64 + (size_t)c] - s / (double)k));
+        }
+    }
+    ep.chunk = 1;
+    CHECK_INT(ps_lm_embed_ids(ctx, (const int32_t *const *)ids, n_ids, n, &ep, out, &err), 0);
+    /* Text 7 ("refund") has 2 tokens: one window, the plain mean. */
+    d_chunk = diff_1d(out + 7 * 64, json_object_get(json_array_get(items, 7), "mean_pooled"), 64);
+    ep.chunk = 0;
+    ep.max_tokens = 0;
+    ep.normalize = 1;
+    CHECK_INT(ps_lm_embed_ids(ctx, (const int32_t *const *)ids, n_ids, n, &ep, out, &err), 0);
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int c = 0; c < 64; c++)
+            s += (double)out[i * 64 + (size_t)c] * out[i * 64 + (size_t)c];
+        d_norm = fmax(d_norm, fabs(sqrt(s) - 1));
+    }
+    fprintf(stderr, "  embed driver: mean %.2e  truncated-8 %.2e  chunk %.2e  |norm-1| %.2e\n",
+            d_mean, d_trunc, d_chunk, d_norm);
+    CHECK(d_mean <= TOL);
+    CHECK(d_trunc <= TOL);
+    CHECK(d_chunk <= TOL);
+    CHECK(d_norm <= 1e-6);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(out);
+    ps_lm_ctx_free(ctx);
+    ps_lm_free(m);
+    json_decref(exp);
+}
