@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# t60-run.sh - `persona run`: the demo shop end to end from the persona.conf
+# that `persona demo` writes; stage keys (skip, partial rerun, resume after
+# an interruption), the run record in the store, and config errors.
+. "$(dirname "$0")/lib.sh"
+have_sqlite=0; command -v sqlite3 >/dev/null && have_sqlite=1
+
+D=$TMP/shop; W=$D/workspace
+expect_ok "demo shop with persona.conf" "$PERSONA" demo "$D" --users 500 -q
+expect_grep "persona.conf names the events" "^path = events.csv" "$D/persona.conf"
+
+expect_ok "run the demo config" "$PERSONA" run "$D/persona.conf" -t 2
+cp "$TMP/out" "$TMP/run1.out"; cp "$TMP/err" "$TMP/run1.err"
+for f in persona.db report.html features.csv features.npy features.ids.txt segment/model.psm \
+         topics/model.lda topics/user_topics.npy clean/events.csv clean/users.csv; do
+  if [ -s "$W/$f" ]; then ok "workspace has $f"; else bad "workspace has $f"; fi
+done
+for s in clean.events clean.texts clean.items clean.users features segment topics profiles report; do
+  expect_grep "first run did $s" "^$s +done " "$TMP/run1.out"
+done
+expect_grep "no model: vectors stage off with a notice" "vectors .*skipped: no language model" "$TMP/run1.err"
+expect_grep "events row counts printed" "^clean.events +done +[0-9.]+ +25545 +25267" "$TMP/run1.out"
+expect_grep "features: 500 users" "^features +done +[0-9.]+ +25267 +500" "$TMP/run1.out"
+expect_eq "no temporary files left" "$(find "$W" -name '*.tmp.*' | wc -l)" "0"
+
+# The planted personas come back: majority persona of each segment covers
+# most users (purity, from the exported profiles and the answer key).
+"$PERSONA" profile export --format csv --workspace "$W" > "$TMP/p.csv"
+purity=$(awk -F, 'NR==FNR { if (FNR > 1) truth[$1] = $2; next }
+  FNR > 1 { n[$2 "," truth[$1]]++; tot++ }
+  END { for (k in n) { split(k, a, ","); if (n[k] > best[a[1]]) best[a[1]] = n[k] }
+        for (s in best) sum += best[s]; printf "%d", 100 * sum / tot }' "$D/truth.csv" "$TMP/p.csv")
+if [ "$purity" -ge 85 ]; then ok "segments recover the personas (purity $purity%)"
+else bad "segments recover the personas (purity $purity% < 85%)"; fi
+
+expect_ok "rerun" "$PERSONA" run "$D/persona.conf" -t 2
+expect_eq "rerun skips every stage" "$(grep -cE '^[a-z.]+ +skipped ' "$TMP/out")" "9"
+expect_grep "rerun keeps the snapshot" "^run 2: snapshot 1," "$TMP/out"
+
+# Change one segmentation option: only segment and what follows rerun.
+sed -i 's/^n_init = 4/n_init = 3/' "$D/persona.conf"
+expect_ok "rerun after a segment option changed" "$PERSONA" run "$D/persona.conf" -t 2
+expect_grep "clean skipped" "^clean.events +skipped" "$TMP/out"
+expect_grep "features skipped" "^features +skipped" "$TMP/out"
+expect_grep "topics skipped" "^topics +skipped" "$TMP/out"
+expect_grep "segment redone" "^segment +done" "$TMP/out"
+expect_grep "profiles redone: new snapshot" "^run 3: snapshot 3," "$TMP/out"
+
+# A changed input file (size/mtime) reruns its clean stage and what depends on it.
+echo "U000001,2026-03-30T10:00:00Z,view,I00001,phone,3409.00,,30,," >> "$D/events.csv"
+expect_fail 1 "interrupted after features" "$PERSONA" run "$D/persona.conf" -t 2 --stop-after features
+expect_grep "says where it stopped" "stopped after stage features" "$TMP/err"
+expect_ok "resume" "$PERSONA" run "$D/persona.conf" -t 2
+expect_grep "resume skips clean.events" "^clean.events +skipped" "$TMP/out"
+expect_grep "resume skips features" "^features +skipped" "$TMP/out"
+expect_grep "resume redoes segment" "^segment +done" "$TMP/out"
+expect_grep "resume: one more event" "^features +skipped +[0-9.]+ +25268 " "$TMP/out"
+
+if [ $have_sqlite = 1 ]; then
+  expect_eq "runs recorded" "$(sqlite3 "$W/persona.db" 'select count(*) from runs')" "5"
+  expect_eq "failed run recorded" "$(sqlite3 "$W/persona.db" "select status from runs where run_id=4")" "failed"
+  expect_eq "stage rows recorded" \
+    "$(sqlite3 "$W/persona.db" "select rows_in || '/' || rows_out from run_stages where run_id=1 and stage='features'")" "25267/500"
+  expect_eq "journal is WAL" "$(sqlite3 "$W/persona.db" 'pragma journal_mode')" "wal"
+  expect_eq "profiles per snapshot" "$(sqlite3 "$W/persona.db" 'select count(*) from profiles where run_id=1')" "500"
+else
+  ok "sqlite3 shell not installed: store checks SKIP"
+fi
+
+# --workspace overrides the config's folder.
+expect_ok "--workspace" "$PERSONA" run "$D/persona.conf" --workspace "$TMP/ws2" -q
+if [ -s "$TMP/ws2/report.html" ]; then ok "--workspace used"; else bad "--workspace used"; fi
+
+# Config errors name file, line and key.
+C=$TMP/bad.conf
+printf '[run]\nworkspace = w\n[input.events]\npath = %s/events.csv\n[segment]\nkk = 3\n' "$D" > "$C"
+expect_fail 1 "unknown key" "$PERSONA" run "$C"
+expect_grep "unknown key message" "bad.conf:6: unknown key \"kk\" in section \[segment\]" "$TMP/err"
+printf '[run]\n[input.events]\npath = nothere*.csv\n' > "$C"
+expect_fail 1 "missing input" "$PERSONA" run "$C"
+expect_grep "missing input message" "bad.conf:3: \[input.events\] path: no file matches" "$TMP/err"
+printf '[input.events]\npath = %s/events.csv\n[segment]\nk = 1\n' "$D" > "$C"
+expect_fail 1 "bad k" "$PERSONA" run "$C"
+expect_grep "bad k message" "bad.conf:4: \[segment\] k: k must be 0" "$TMP/err"
+printf '[input.texts]\npath = %s/texts.csv\n' "$D" > "$C"
+expect_fail 1 "no events table" "$PERSONA" run "$C"
+expect_grep "no events message" "no \[input.events\] section" "$TMP/err"
+printf '[input.events]\npath = %s/events.csv\n[topics]\nenabled = true\n' "$D" > "$C"
+expect_fail 1 "topics without texts" "$PERSONA" run "$C"
+expect_grep "topics message" "topics need a texts table" "$TMP/err"
+expect_fail 2 "no config" "$PERSONA" run
+expect_fail 2 "unknown option" "$PERSONA" run "$C" --bogus
+expect_fail 1 "config not found" "$PERSONA" run "$TMP/none.conf"
+expect_grep "not found message" "cannot open" "$TMP/err"
+done_testing
