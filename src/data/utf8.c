@@ -8,8 +8,9 @@
  * byte.  The offset reported is that of the lead byte of the first bad
  * sequence, which is what Python's decoder reports as the error start.
  *
- * The fast version skips ASCII 8 bytes at a time and checks multi-byte
- * sequences with the byte ranges of RFC 3629 table 3-7; the reference
+ * The fast version skips ASCII 8 bytes at a time, has a tight path for
+ * the common 3-byte sequences (CJK) and checks the others with the byte
+ * ranges of RFC 3629 table 3-7; the reference
  * decodes each code point and checks its value.  Both are byte-exact
  * equivalents (tests/test_reader.c compares them).
  */
@@ -29,36 +30,42 @@ long ps__utf8_check_feff(const char *s, size_t len, int *has_feff)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
-
-    *has_feff = 0;
+    int feff = 0;
 
     while (i < len) {
-        /* ASCII fast path: 8 bytes whose high bits are all clear. */
-        while (i + 8 <= len) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (w & 0x8080808080808080ull)
-                break;
-            i += 8;
-        }
-        if (i >= len)
-            break;
         unsigned c = p[i];
         if (c < 0x80) {
+            /* ASCII: skip 8 bytes at a time while they have no high bit. */
             i++;
+            while (i + 8 <= len) {
+                uint64_t w;
+                memcpy(&w, p + i, 8);
+                if (w & 0x8080808080808080ull)
+                    break;
+                i += 8;
+            }
             continue;
         }
-        /* Second byte's allowed range depends on the lead (table 3-7);
-         * every later byte is 80..BF. */
+        if (c >= 0xE1 && c != 0xED && c <= 0xEF) {
+            /* The common 3-byte case (all of CJK): E1..EC, EE, EF with two
+             * continuation bytes and no range exception. */
+            if (len - i < 3 || (p[i + 1] & 0xC0) != 0x80 || (p[i + 2] & 0xC0) != 0x80)
+                return (long)i;
+            feff |= c == 0xEF && p[i + 1] == 0xBB && p[i + 2] == 0xBF;
+            i += 3;
+            continue;
+        }
+        /* The rest: the second byte's range depends on the lead (RFC 3629
+         * table 3-7); every later byte is 80..BF. */
         unsigned lo = 0x80, hi = 0xBF;
         size_t n;
         if (c >= 0xC2 && c <= 0xDF) {
             n = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
+        } else if (c == 0xE0 || c == 0xED) {
             n = 2;
             if (c == 0xE0)
                 lo = 0xA0;       /* below is overlong */
-            else if (c == 0xED)
+            else
                 hi = 0x9F;       /* above is a surrogate */
         } else if (c >= 0xF0 && c <= 0xF4) {
             n = 3;
@@ -76,10 +83,9 @@ long ps__utf8_check_feff(const char *s, size_t len, int *has_feff)
         for (size_t k = 2; k <= n; k++)
             if ((p[i + k] & 0xC0) != 0x80)
                 return (long)i;
-        if (c == 0xEF && p[i + 1] == 0xBB && p[i + 2] == 0xBF)
-            *has_feff = 1;
         i += n + 1;
     }
+    *has_feff = feff;
     return -1;
 }
 

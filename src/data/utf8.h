@@ -16,8 +16,9 @@
  * first malformed sequence (as Python's UnicodeDecodeError.start), or -1. */
 long ps__utf8_invalid_offset_ref(const char *s, size_t len);
 
-/* ps_utf8_invalid_offset that also sets *has_feff to 1 when the valid
- * prefix holds a U+FEFF (the reader strips them only then). */
+/* ps_utf8_invalid_offset that, when s is valid, also sets *has_feff to
+ * whether it holds a U+FEFF (the reader strips them only then); *has_feff
+ * is left alone when s is invalid. */
 long ps__utf8_check_feff(const char *s, size_t len, int *has_feff);
 
 /* Removes every U+FEFF (EF BB BF) from s[0..len) in place; returns the new
