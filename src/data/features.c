@@ -26,6 +26,7 @@
 #include "persona/hash.h"
 #include "persona/log.h"
 #include "persona/npy.h"
+#include "persona/pool.h"
 #include "persona/reader.h"
 
 #include <errno.h>
@@ -526,6 +527,7 @@ struct ps_features {
     double *values;         /* rows x C_N; NaN = empty (and string columns) */
     uint32_t *top;          /* rows x 3 category ids, NONE = empty */
     double *median;         /* category -> median item price, NaN = none */
+    struct ps_pool *pool;   /* finish and writers; NULL with one thread */
 };
 
 struct ps_features_params ps_features_default_params(void)
@@ -608,6 +610,7 @@ void ps_features_free(struct ps_features *f)
     free(f->values);
     free(f->top);
     free(f->median);
+    ps_pool_free(f->pool);
     free(f);
 }
 
@@ -1318,6 +1321,111 @@ static struct ui_counts *shard_counts(const struct ps_features *f, const struct 
     return uc;
 }
 
+/* Rows [begin, end) of the output, for finish's parallel loop. */
+struct rows_job {
+    struct ps_features *f;
+    const struct user_key *keys;
+    struct ui_counts *const *uc;
+    long n_users;
+    int n_tasks;
+};
+
+static void compute_row(struct ps_features *f, const struct user_key *keys,
+                        struct ui_counts *const *uc, long row)
+{
+    uint64_t ref = keys[row].ref;
+    const struct fuser *u = &f->shards[ref >> 32].u[(uint32_t)ref];
+    const struct ui_counts *c = &uc[ref >> 32][(uint32_t)ref];
+    double *v = f->values + (size_t)row * C_N;
+    uint32_t *top = f->top + (size_t)row * 3;
+    f->order[row] = ref;
+    for (int k = 0; k < C_N; k++)
+        v[k] = NAN;
+    v[C_BROWSE] = u->n_ev[PS_FEATURES_VIEW];
+    v[C_SEARCH] = u->n_ev[PS_FEATURES_SEARCH];
+    v[C_CART] = u->n_ev[PS_FEATURES_CART];
+    v[C_FAV] = u->n_ev[PS_FEATURES_FAV];
+    v[C_PURCHASE] = u->n_ev[PS_FEATURES_PURCHASE];
+    v[C_ORDER] = u->n_orders;
+    if (u->n_dwell)
+        v[C_STAY] = u->dwell_sum / u->n_dwell;
+    v[C_SPEND] = u->spend + 0.0; /* no "-0" in the output */
+    if (u->n_orders)
+        v[C_AOV] = u->spend / u->n_orders + 0.0;
+    if (u->last_purchase_ts != INT64_MIN)
+        v[C_RECENCY] = ((double)f->as_of - (double)u->last_purchase_ts) / DAY_S;
+    v[C_FREQ] = v[C_ORDER];
+    v[C_MONETARY] = v[C_SPEND];
+    v[C_ACTIVE_DAYS] = u->n_days_out;
+    for (int k = 0; k < DAY_WINDOW / 64; k++)
+        v[C_ACTIVE_DAYS] += __builtin_popcountll(u->day_bits[k]);
+    v[C_TENURE] = ((double)f->as_of - (double)u->first_ts) / DAY_S;
+    if (u->n_ev[PS_FEATURES_VIEW])
+        v[C_CONVERSION] = (double)u->n_ev[PS_FEATURES_PURCHASE] / u->n_ev[PS_FEATURES_VIEW];
+    if (c->carted)
+        v[C_ABANDON] = (double)c->abandoned / c->carted;
+    if (c->purchased)
+        v[C_REPEAT] = (double)c->repeated / c->purchased;
+
+    /* Top three categories by a partial insertion sort. */
+    const struct ucat *best[3] = {NULL, NULL, NULL};
+    uint32_t n_slots = u->cap_cats > UCAT_LINEAR ? u->cap_cats : u->n_cats;
+    for (uint32_t i = 0; i < n_slots; i++) {
+        const struct ucat *pp = &u->cats[i];
+        if (pp->cat == NONE)
+            continue;
+        int k = 3;
+        while (k > 0 && (!best[k - 1] || cat_before(f, pp, best[k - 1])))
+            k--;
+        if (k < 3) {
+            for (int j = 2; j > k; j--)
+                best[j] = best[j - 1];
+            best[k] = pp;
+        }
+    }
+    static const int top_col[3] = {C_SHARE1, C_SHARE2, C_SHARE3};
+    for (int k = 0; k < 3; k++) {
+        top[k] = best[k] ? best[k]->cat : NONE;
+        if (best[k])
+            v[top_col[k]] = (double)best[k]->count / u->n_cat_events;
+    }
+    if (c->pl_den)
+        v[C_PRICE_LEVEL] = c->pl_num / c->pl_den;
+    for (int k = 0; k < 4; k++)
+        v[C_NIGHT + k] = (double)u->daypart[k] / u->n_events;
+    v[C_WEEKEND] = (double)u->n_weekend / u->n_events;
+}
+
+static void rows_task(void *ctx, int task, int worker)
+{
+    const struct rows_job *j = ctx;
+    long begin, end;
+    (void)worker;
+    ps_split_range(j->n_users, j->n_tasks, task, &begin, &end);
+    for (long row = begin; row < end; row++)
+        compute_row(j->f, j->keys, j->uc, row);
+}
+
+struct counts_job {
+    struct ps_features *f;
+    struct ui_counts **uc;
+};
+
+static void counts_task(void *ctx, int task, int worker)
+{
+    const struct counts_job *j = ctx;
+    (void)worker;
+    j->uc[task] = shard_counts(j->f, &j->f->shards[task]);
+}
+
+/* The pool for finish and the writers: NULL (serial) with one thread. */
+static struct ps_pool *pool_of(struct ps_features *f)
+{
+    if (!f->pool && f->n_workers)
+        f->pool = ps_pool_new(f->n_workers + 1);
+    return f->pool;
+}
+
 int ps_features_finish(struct ps_features *f, struct ps_err *err)
 {
     (void)err;
@@ -1330,9 +1438,10 @@ int ps_features_finish(struct ps_features *f, struct ps_err *err)
     struct ui_counts **uc = ps_xcalloc((size_t)f->n_shards, sizeof *uc);
     struct user_key *keys = ps_xmalloc((n_users ? (size_t)n_users : 1) * sizeof *keys);
     long n = 0;
+    struct counts_job cj = {f, uc};
+    ps_pool_run(pool_of(f), f->n_shards, counts_task, &cj);
     for (int k = 0; k < f->n_shards; k++) {
         const struct shard *s = &f->shards[k];
-        uc[k] = shard_counts(f, s);
         uint32_t m = ps_strmap_count(s->users.keys);
         for (uint32_t i = 0; i < m; i++, n++) {
             keys[n].key = ps_strmap_key(s->users.keys, i, &keys[n].len);
@@ -1344,69 +1453,10 @@ int ps_features_finish(struct ps_features *f, struct ps_err *err)
     f->values = ps_xmalloc((n_users ? (size_t)n_users : 1) * C_N * sizeof *f->values);
     f->top = ps_xmalloc((n_users ? (size_t)n_users : 1) * 3 * sizeof *f->top);
 
-    for (long row = 0; row < n_users; row++) {
-        uint64_t ref = keys[row].ref;
-        const struct fuser *u = &f->shards[ref >> 32].u[(uint32_t)ref];
-        const struct ui_counts *c = &uc[ref >> 32][(uint32_t)ref];
-        double *v = f->values + (size_t)row * C_N;
-        uint32_t *top = f->top + (size_t)row * 3;
-        f->order[row] = ref;
-        for (int k = 0; k < C_N; k++)
-            v[k] = NAN;
-        v[C_BROWSE] = u->n_ev[PS_FEATURES_VIEW];
-        v[C_SEARCH] = u->n_ev[PS_FEATURES_SEARCH];
-        v[C_CART] = u->n_ev[PS_FEATURES_CART];
-        v[C_FAV] = u->n_ev[PS_FEATURES_FAV];
-        v[C_PURCHASE] = u->n_ev[PS_FEATURES_PURCHASE];
-        v[C_ORDER] = u->n_orders;
-        if (u->n_dwell)
-            v[C_STAY] = u->dwell_sum / u->n_dwell;
-        v[C_SPEND] = u->spend + 0.0; /* no "-0" in the output */
-        if (u->n_orders)
-            v[C_AOV] = u->spend / u->n_orders + 0.0;
-        if (u->last_purchase_ts != INT64_MIN)
-            v[C_RECENCY] = ((double)f->as_of - (double)u->last_purchase_ts) / DAY_S;
-        v[C_FREQ] = v[C_ORDER];
-        v[C_MONETARY] = v[C_SPEND];
-        v[C_ACTIVE_DAYS] = u->n_days_out;
-        for (int k = 0; k < DAY_WINDOW / 64; k++)
-            v[C_ACTIVE_DAYS] += __builtin_popcountll(u->day_bits[k]);
-        v[C_TENURE] = ((double)f->as_of - (double)u->first_ts) / DAY_S;
-        if (u->n_ev[PS_FEATURES_VIEW])
-            v[C_CONVERSION] = (double)u->n_ev[PS_FEATURES_PURCHASE] / u->n_ev[PS_FEATURES_VIEW];
-        if (c->carted)
-            v[C_ABANDON] = (double)c->abandoned / c->carted;
-        if (c->purchased)
-            v[C_REPEAT] = (double)c->repeated / c->purchased;
-
-        /* Top three categories by a partial insertion sort. */
-        const struct ucat *best[3] = {NULL, NULL, NULL};
-        uint32_t n_slots = u->cap_cats > UCAT_LINEAR ? u->cap_cats : u->n_cats;
-        for (uint32_t i = 0; i < n_slots; i++) {
-            const struct ucat *pp = &u->cats[i];
-            if (pp->cat == NONE)
-                continue;
-            int k = 3;
-            while (k > 0 && (!best[k - 1] || cat_before(f, pp, best[k - 1])))
-                k--;
-            if (k < 3) {
-                for (int j = 2; j > k; j--)
-                    best[j] = best[j - 1];
-                best[k] = pp;
-            }
-        }
-        static const int top_col[3] = {C_SHARE1, C_SHARE2, C_SHARE3};
-        for (int k = 0; k < 3; k++) {
-            top[k] = best[k] ? best[k]->cat : NONE;
-            if (best[k])
-                v[top_col[k]] = (double)best[k]->count / u->n_cat_events;
-        }
-        if (c->pl_den)
-            v[C_PRICE_LEVEL] = c->pl_num / c->pl_den;
-        for (int k = 0; k < 4; k++)
-            v[C_NIGHT + k] = (double)u->daypart[k] / u->n_events;
-        v[C_WEEKEND] = (double)u->n_weekend / u->n_events;
-    }
+    /* Rows are independent: each task writes its own range. */
+    struct rows_job rj = {f, keys, uc, n_users, 0};
+    rj.n_tasks = f->n_workers ? 4 * (f->n_workers + 1) : 1;
+    ps_pool_run(pool_of(f), rj.n_tasks, rows_task, &rj);
     for (int k = 0; k < f->n_shards; k++)
         free(uc[k]);
     free(uc);
@@ -1551,50 +1601,86 @@ int ps_features_format_number(char *buf, double v)
     return snprintf(buf, 32, "%.12g", v);
 }
 
+/* Appends rows [begin, end) as CSV lines to b. */
+static void format_rows(const struct ps_features *f, long begin, long end, struct ps_buf *b)
+{
+    for (long row = begin; row < end; row++) {
+        uint64_t ref = f->order[row];
+        size_t len;
+        const char *id = ps_strmap_key(f->shards[ref >> 32].users.keys, (uint32_t)ref, &len);
+        put_csv_field(b, id, len);
+        const double *v = f->values + (size_t)row * C_N;
+        const uint32_t *top = f->top + (size_t)row * 3;
+        for (int i = 0; i < C_N; i++) {
+            if (i == C_TOP1 || i == C_TOP2 || i == C_TOP3) {
+                ps_buf_putc(b, ',');
+                uint32_t c = top[i == C_TOP1 ? 0 : i == C_TOP2 ? 1 : 2];
+                if (c != NONE) {
+                    const char *name = ps_strmap_key(f->cats.keys, c, &len);
+                    put_csv_field(b, name, len);
+                }
+                continue;
+            }
+            if (b->cap - b->len < 40)
+                b->data = ps_xgrow(b->data, &b->cap, b->len + 41, 1);
+            b->data[b->len++] = ',';
+            b->len += (size_t)ps_features_format_number(b->data + b->len, v[i]);
+            b->data[b->len] = '\0';
+        }
+        ps_buf_putc(b, '\n');
+    }
+}
+
+/* One block of rows formatted by n_tasks tasks into their own buffers,
+ * written in task order: the same bytes at any thread count. */
+#define WRITE_BLOCK 16384
+struct format_job {
+    const struct ps_features *f;
+    long begin, end;        /* the block */
+    int n_tasks;
+    struct ps_buf *bufs;    /* one per task */
+};
+
+static void format_task(void *ctx, int task, int worker)
+{
+    const struct format_job *j = ctx;
+    long b, e;
+    (void)worker;
+    ps_split_range(j->end - j->begin, j->n_tasks, task, &b, &e);
+    ps_buf_reset(&j->bufs[task]);
+    format_rows(j->f, j->begin + b, j->begin + e, &j->bufs[task]);
+}
+
 int ps_features_write_csv(const struct ps_features *f, const char *path, struct ps_err *err)
 {
     PS_ASSERT(f->finished);
     struct ps_afile af;
-    struct ps_buf b;
+    struct format_job j;
     int rc = ps_afile_open(&af, path, err);
     if (rc)
         return rc;
-    ps_buf_init(&b);
-    ps_buf_append(&b, "user_id", 7);
+    fputs("user_id", af.fp);
     for (int i = 0; i < C_N; i++) {
-        ps_buf_putc(&b, ',');
-        ps_buf_append(&b, col_names[i], strlen(col_names[i]));
+        putc(',', af.fp);
+        fputs(col_names[i], af.fp);
     }
-    ps_buf_putc(&b, '\n');
+    putc('\n', af.fp);
     long n = ps_features_n_users(f);
-    for (long row = 0; row < n; row++) {
-        size_t len;
-        const char *id = ps_features_user_id(f, row, &len);
-        put_csv_field(&b, id, len);
-        const double *v = f->values + (size_t)row * C_N;
-        for (int i = 0; i < C_N; i++) {
-            if (i == C_TOP1 || i == C_TOP2 || i == C_TOP3) {
-                ps_buf_putc(&b, ',');
-                const char *c = ps_features_top_category(f, row, i == C_TOP1 ? 1 : i == C_TOP2 ? 2 : 3,
-                                                         &len);
-                if (c)
-                    put_csv_field(&b, c, len);
-                continue;
-            }
-            if (b.cap - b.len < 40)
-                b.data = ps_xgrow(b.data, &b.cap, b.len + 41, 1);
-            b.data[b.len++] = ',';
-            b.len += (size_t)ps_features_format_number(b.data + b.len, v[i]);
-            b.data[b.len] = '\0';
-        }
-        ps_buf_putc(&b, '\n');
-        if (b.len >= 1 << 16) {
-            fwrite(b.data, 1, b.len, af.fp);
-            ps_buf_reset(&b);
-        }
+    j.f = f;
+    j.n_tasks = f->pool ? ps_pool_n_threads(f->pool) : 1;
+    j.bufs = ps_xmalloc((size_t)j.n_tasks * sizeof *j.bufs);
+    for (int t = 0; t < j.n_tasks; t++)
+        ps_buf_init(&j.bufs[t]);
+    for (j.begin = 0; j.begin < n; j.begin = j.end) {
+        j.end = j.begin + (long)WRITE_BLOCK * j.n_tasks < n ? j.begin + (long)WRITE_BLOCK * j.n_tasks
+                                                             : n;
+        ps_pool_run(f->pool, j.n_tasks, format_task, &j);
+        for (int t = 0; t < j.n_tasks; t++)
+            fwrite(j.bufs[t].data, 1, j.bufs[t].len, af.fp);
     }
-    fwrite(b.data, 1, b.len, af.fp);
-    ps_buf_release(&b);
+    for (int t = 0; t < j.n_tasks; t++)
+        ps_buf_release(&j.bufs[t]);
+    free(j.bufs);
     return ps_afile_commit(&af, err);
 }
 
