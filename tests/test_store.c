@@ -40,6 +40,8 @@ TEST(store_snapshots_diff_export)
     put(s, r1, "u1", 0, "active", "category:phone", "vip");
     put(s, r1, "u2", 1, "active", "category:books", NULL);
     put(s, r1, "u3", 1, "new", NULL, NULL);
+    put(s, r1, "u5", 0, NULL, NULL, NULL);
+    put(s, r1, "u6", 0, NULL, NULL, NULL);
     CHECK_INT(ps_store_segment_put(s, r1, 0, "phones", 1, 1 / 3.0, "card", "{}", &err), PS_OK);
     CHECK_INT(ps_store_segment_put(s, r1, 1, "books", 2, 2 / 3.0, "card", "{}", &err), PS_OK);
     CHECK_INT(ps_store_commit(s, &err), PS_OK);
@@ -56,9 +58,13 @@ TEST(store_snapshots_diff_export)
     int64_t r4;
     CHECK_INT(ps_store_run_begin(s, "a.conf", 0x1234, &r4, &err), PS_OK);
     CHECK_INT(ps_store_begin(s, &err), PS_OK);
-    put(s, r4, "u1", 1, "dormant", "category:phone", NULL);   /* moved 0->1, lost vip */
-    put(s, r4, "u2", 1, "active", "category:books", "vip");    /* gained vip */
+    /* The refit renumbered the segments: old 0 is new 1 (u5, u6 stay
+     * together), old 1 is new 0 (u2).  u1 really moved (old 0 -> new 0). */
+    put(s, r4, "u1", 0, "dormant", "category:phone", NULL);   /* moved, lost vip */
+    put(s, r4, "u2", 0, "active", "category:books", "vip");    /* gained vip */
     put(s, r4, "u4", 0, "new", NULL, NULL);                     /* new user; u3 left */
+    put(s, r4, "u5", 1, NULL, NULL, NULL);
+    put(s, r4, "u6", 1, NULL, NULL, NULL);
     CHECK_INT(ps_store_commit(s, &err), PS_OK);
     CHECK_INT(ps_store_run_end(s, r4, "ok", r4, 1.0, 0, &err), PS_OK);
     CHECK_INT(ps_store_latest_snapshot(s), r4);
@@ -67,18 +73,21 @@ TEST(store_snapshots_diff_export)
     struct ps_buf b;
     ps_buf_init(&b);
     CHECK_INT(ps_store_diff(s, r1, r4, 1, 10, &b, &err), PS_OK);
-    CHECK_CONTAINS(b.data, "\"users_from\":3");
-    CHECK_CONTAINS(b.data, "\"users_both\":2");
+    CHECK_CONTAINS(b.data, "\"users_from\":5");
+    CHECK_CONTAINS(b.data, "\"users_both\":4");
     CHECK_CONTAINS(b.data, "\"only_in_from\":1");
     CHECK_CONTAINS(b.data, "\"only_in_to\":1");
-    CHECK_CONTAINS(b.data, "\"segment_matrix\":[[0,1,1],[1,1,1]]");
-    CHECK_CONTAINS(b.data, "\"segment_moves\":[[\"u1\",0,1]]");
+    CHECK_CONTAINS(b.data, "\"segment_matrix\":[[0,0,1],[0,1,2],[1,0,1]]");
+    CHECK_CONTAINS(b.data, "\"segment_match\":[[0,1,2],[1,0,1]]");
+    CHECK_CONTAINS(b.data, "\"moved_users\":1");
+    CHECK_CONTAINS(b.data, "\"segment_moves\":[[\"u1\",0,0]]");
     CHECK_CONTAINS(b.data, "\"tags_gained\":[[\"vip\",1]]");
     CHECK_CONTAINS(b.data, "\"tags_lost\":[[\"vip\",1]]");
     CHECK_CONTAINS(b.data, "\"lifecycle_changes\":[[\"active\",\"dormant\",1]]");
     ps_buf_reset(&b);
     CHECK_INT(ps_store_diff(s, r1, r4, 0, 10, &b, &err), PS_OK);
-    CHECK_CONTAINS(b.data, "segment moves: 1 users");
+    CHECK_CONTAINS(b.data, "segment matching (old -> new, by shared users): 0->1 1->0\n");
+    CHECK_CONTAINS(b.data, "segment moves: 1 users\n  segment 0 -> 0: 1\n");
     CHECK_CONTAINS(b.data, "  active -> dormant: 1");
     ps_buf_release(&b);
 

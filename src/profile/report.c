@@ -388,26 +388,84 @@ static void drift(struct ps_buf *b, struct ps_store *s, int64_t snap, int64_t pr
     struct seg_row *old = NULL;
     int no = 0;
     load_segments(s, prev, &old, &no);
-    ps_buf_printf(b, "<p>Snapshot %lld against %lld.</p><table><tr><th>segment</th><th>before</th>"
-                     "<th>now</th><th>change</th></tr>", (long long)prev, (long long)snap);
-    int nmax = n > no ? n : no;
-    for (int j = 0; j < nmax; j++) {
-        long a = j < no ? old[j].size : 0, c = j < n ? sg[j].size : 0;
-        ps_buf_printf(b, "<tr><td>%d. ", j);
-        esc(b, j < n ? sg[j].name : old[j].name);
-        ps_buf_printf(b, "</td><td>%ld</td><td>%ld</td><td>%+ld</td></tr>", a, c, c - a);
-    }
-    ps_buf_printf(b, "</table>");
-    free_segments(old, no);
     struct ps_buf d;
     ps_buf_init(&d);
     struct ps_err e = {0};
-    if (ps_store_diff(s, prev, snap, 0, 0, &d, &e) == PS_OK) {
-        ps_buf_printf(b, "<pre>");
-        esc(b, d.data);
-        ps_buf_printf(b, "</pre>");
+    json_t *diff = NULL;
+    if (ps_store_diff(s, prev, snap, 1, 0, &d, &e) == PS_OK)
+        diff = json_loads(d.data, 0, NULL);
+    ps_buf_printf(b, "<p>Snapshot %lld against %lld: %lld users in both, %lld left, %lld new; "
+                     "<b>%lld users changed segment</b> (segments matched across the refit by "
+                     "shared users).</p><table><tr><th>segment now</th><th>was</th><th>size before</th>"
+                     "<th>now</th><th>change</th></tr>", (long long)snap, (long long)prev,
+                  (long long)json_integer_value(json_object_get(diff, "users_both")),
+                  (long long)json_integer_value(json_object_get(diff, "only_in_from")),
+                  (long long)json_integer_value(json_object_get(diff, "only_in_to")),
+                  (long long)json_integer_value(json_object_get(diff, "moved_users")));
+    for (int j = 0; j < n; j++) {
+        int was = -1;
+        size_t i;
+        json_t *r;
+        json_array_foreach(json_object_get(diff, "segment_match"), i, r) {
+            if (json_integer_value(json_array_get(r, 1)) == sg[j].id)
+                was = (int)json_integer_value(json_array_get(r, 0));
+        }
+        long before = 0;
+        for (int q = 0; q < no; q++)
+            if (old[q].id == was)
+                before = old[q].size;
+        ps_buf_printf(b, "<tr><td>%d. ", sg[j].id);
+        esc(b, sg[j].name);
+        ps_buf_printf(b, "</td><td>");
+        if (was >= 0) {
+            ps_buf_printf(b, "%d. ", was);
+            for (int q = 0; q < no; q++)
+                if (old[q].id == was)
+                    esc(b, old[q].name);
+        } else {
+            ps_buf_printf(b, "(new)");
+        }
+        ps_buf_printf(b, "</td><td>%ld</td><td>%ld</td><td>%+ld</td></tr>", before, sg[j].size,
+                      sg[j].size - before);
     }
+    ps_buf_printf(b, "</table>");
+    const char *lists[2] = {"tags_gained", "tags_lost"};
+    for (int k = 0; k < 2; k++) {
+        json_t *arr = json_object_get(diff, lists[k]);
+        ps_buf_printf(b, "<p><b>%s:</b> ", k ? "Tags lost" : "Tags gained");
+        size_t i;
+        json_t *r;
+        json_array_foreach(arr, i, r) {
+            if (i >= 12)
+                break;
+            ps_buf_printf(b, "%s", i ? ", " : "");
+            esc(b, json_string_value(json_array_get(r, 0)));
+            ps_buf_printf(b, " %lld", (long long)json_integer_value(json_array_get(r, 1)));
+        }
+        if (!json_array_size(arr))
+            ps_buf_printf(b, "none");
+        ps_buf_printf(b, "</p>");
+    }
+    json_t *life = json_object_get(diff, "lifecycle_changes");
+    if (json_array_size(life)) {
+        ps_buf_printf(b, "<p><b>Lifecycle changes:</b> ");
+        size_t i;
+        json_t *r;
+        json_array_foreach(life, i, r) {
+            if (i >= 12)
+                break;
+            const char *x = json_string_value(json_array_get(r, 0)), *y = json_string_value(json_array_get(r, 1));
+            ps_buf_printf(b, "%s", i ? ", " : "");
+            esc(b, x ? x : "(none)");
+            ps_buf_printf(b, " &rarr; ");
+            esc(b, y ? y : "(none)");
+            ps_buf_printf(b, " %lld", (long long)json_integer_value(json_array_get(r, 2)));
+        }
+        ps_buf_printf(b, "</p>");
+    }
+    json_decref(diff);
     ps_buf_release(&d);
+    free_segments(old, no);
     ps_buf_printf(b, "</section>\n");
 }
 

@@ -406,6 +406,17 @@ static void diff_counts(struct ps_store *s, const char *sql, int64_t a, int64_t 
     sqlite3_finalize(st);
 }
 
+static long long match_of(json_t *pairs, long long a)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(pairs, i, r) {
+        if (json_integer_value(json_array_get(r, 0)) == a)
+            return json_integer_value(json_array_get(r, 1));
+    }
+    return -1;
+}
+
 int ps_store_diff(struct ps_store *s, int64_t from, int64_t to, int json, int max_list,
                   struct ps_buf *out, struct ps_err *err)
 {
@@ -429,12 +440,6 @@ int ps_store_diff(struct ps_store *s, int64_t from, int64_t to, int json, int ma
     diff_counts(s, "SELECT a.segment, b.segment, COUNT(*) FROM profiles a JOIN profiles b "
                    "ON a.user_id=b.user_id WHERE a.run_id=?1 AND b.run_id=?2 "
                    "GROUP BY a.segment, b.segment ORDER BY a.segment, b.segment", from, to, moves, 3);
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT a.user_id, a.segment, b.segment FROM profiles a JOIN profiles b "
-             "ON a.user_id=b.user_id WHERE a.run_id=?1 AND b.run_id=?2 AND a.segment<>b.segment "
-             "ORDER BY a.user_id LIMIT %d", max_list);
-    diff_counts(s, sql, from, to, examples, 3);
     diff_counts(s, "SELECT tag, COUNT(*) FROM tags b WHERE b.run_id=?2 AND EXISTS (SELECT 1 FROM "
                    "profiles p WHERE p.run_id=?1 AND p.user_id=b.user_id) AND NOT EXISTS (SELECT 1 "
                    "FROM tags a WHERE a.run_id=?1 AND a.user_id=b.user_id AND a.tag=b.tag) "
@@ -452,7 +457,68 @@ int ps_store_diff(struct ps_store *s, int64_t from, int64_t to, int json, int ma
     json_object_set(o, "users_both", json_array_get(nr, 2));
     json_object_set(o, "only_in_from", json_array_get(json_array_get(only_from, 0), 0));
     json_object_set(o, "only_in_to", json_array_get(json_array_get(only_to, 0), 0));
+    /* Segment ids are renumbered by every refit (largest first), so a
+     * move is judged against a matching of old to new segments: greedy,
+     * one to one, by the number of shared users (largest first). */
+    int n_from = 0, n_to = 0;
+    size_t i_;
+    json_t *r_;
+    json_array_foreach(moves, i_, r_) {
+        int a = (int)json_integer_value(json_array_get(r_, 0)), b = (int)json_integer_value(json_array_get(r_, 1));
+        if (a >= 0 && a < 4096 && a + 1 > n_from) n_from = a + 1;
+        if (b >= 0 && b < 4096 && b + 1 > n_to) n_to = b + 1;
+    }
+    int *match = ps_xmalloc((size_t)(n_from + 1) * sizeof *match);
+    int *taken = ps_xcalloc((size_t)(n_to + 1), sizeof *taken);
+    for (int a = 0; a < n_from; a++)
+        match[a] = -1;
+    json_t *pairs = json_array();
+    for (;;) {
+        long long best = 0;
+        int ba = -1, bb = -1;
+        json_array_foreach(moves, i_, r_) {
+            int a = (int)json_integer_value(json_array_get(r_, 0)), b = (int)json_integer_value(json_array_get(r_, 1));
+            long long c = json_integer_value(json_array_get(r_, 2));
+            if (a < 0 || a >= n_from || b < 0 || b >= n_to || match[a] >= 0 || taken[b])
+                continue;
+            if (c > best) {
+                best = c;
+                ba = a;
+                bb = b;
+            }
+        }
+        if (ba < 0)
+            break;
+        match[ba] = bb;
+        taken[bb] = 1;
+        json_array_append_new(pairs, json_pack("[iiI]", ba, bb, (json_int_t)best));
+    }
+    long long moved = 0;
+    json_array_foreach(moves, i_, r_) {
+        int a = (int)json_integer_value(json_array_get(r_, 0)), b = (int)json_integer_value(json_array_get(r_, 1));
+        if (a < 0 || a >= n_from || match[a] != b)
+            moved += json_integer_value(json_array_get(r_, 2));
+    }
+    sqlite3_stmt *st;
+    if (max_list > 0 &&
+        sqlite3_prepare_v2(s->db, "SELECT a.user_id, a.segment, b.segment FROM profiles a JOIN profiles b "
+                           "ON a.user_id=b.user_id WHERE a.run_id=?1 AND b.run_id=?2 ORDER BY a.user_id",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, from);
+        sqlite3_bind_int64(st, 2, to);
+        while ((int)json_array_size(examples) < max_list && sqlite3_step(st) == SQLITE_ROW) {
+            int a = sqlite3_column_int(st, 1), b = sqlite3_column_int(st, 2);
+            if (a >= 0 && a < n_from && match[a] == b)
+                continue;
+            json_array_append_new(examples, json_pack("[sii]", (const char *)sqlite3_column_text(st, 0), a, b));
+        }
+        sqlite3_finalize(st);
+    }
+    free(match);
+    free(taken);
     json_object_set_new(o, "segment_matrix", moves);
+    json_object_set_new(o, "segment_match", pairs);
+    json_object_set_new(o, "moved_users", json_integer(moved));
     json_object_set_new(o, "segment_moves", examples);
     json_object_set_new(o, "tags_gained", gained);
     json_object_set_new(o, "tags_lost", lost);
@@ -470,17 +536,17 @@ int ps_store_diff(struct ps_store *s, int64_t from, int64_t to, int json, int ma
                       (long long)json_integer_value(json_object_get(o, "users_both")),
                       (long long)json_integer_value(json_object_get(o, "only_in_from")),
                       (long long)json_integer_value(json_object_get(o, "only_in_to")));
-        long long moved = 0;
         size_t i;
         json_t *r;
-        json_array_foreach(moves, i, r) {
-            if (json_integer_value(json_array_get(r, 0)) != json_integer_value(json_array_get(r, 1)))
-                moved += json_integer_value(json_array_get(r, 2));
+        ps_buf_printf(out, "segment matching (old -> new, by shared users):");
+        json_array_foreach(pairs, i, r) {
+            ps_buf_printf(out, " %lld->%lld", (long long)json_integer_value(json_array_get(r, 0)),
+                          (long long)json_integer_value(json_array_get(r, 1)));
         }
-        ps_buf_printf(out, "segment moves: %lld users\n", moved);
+        ps_buf_printf(out, "\nsegment moves: %lld users\n", moved);
         json_array_foreach(moves, i, r) {
             long long a = json_integer_value(json_array_get(r, 0)), b = json_integer_value(json_array_get(r, 1));
-            if (a != b)
+            if (a >= n_from || a < 0 || match_of(pairs, a) != b)
                 ps_buf_printf(out, "  segment %lld -> %lld: %lld\n", a, b,
                               (long long)json_integer_value(json_array_get(r, 2)));
         }
