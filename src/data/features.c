@@ -18,7 +18,8 @@
  *
  * Threads: the reading thread does the global half of each event and
  * hands the per-user half to shard workers by user hash (see struct
- * shard); results are byte-identical at any thread count.
+ * shard); finish and the CSV formatting split fixed row ranges over the
+ * pool.  Results are byte-identical at any thread count.
  */
 #include "persona/features.h"
 #include "persona/afile.h"
