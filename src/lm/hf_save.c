@@ -346,10 +346,15 @@ int ps_train_state_load(struct ps_train_model *m, struct ps_train_state *s, cons
         goto done;
     }
     memcpy(&h, data, sizeof h);
-    if (h.version != STATE_VERSION || h.header_bytes != sizeof h) {
+    if (h.version != STATE_VERSION) {
         rc = ps_err_set(err, PS_ERR_BAD_INPUT,
                         "%s: trainer state version %u is not supported (expected %u)", path,
                         h.version, STATE_VERSION);
+        goto done;
+    }
+    if (h.header_bytes != sizeof h) {
+        rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s: header of %u bytes, expected %zu", path,
+                        h.header_bytes, sizeof h);
         goto done;
     }
     if (h.n_layer != m->cfg.n_layer || h.n_head != m->cfg.n_head || h.n_embd != m->cfg.n_embd ||

@@ -57,6 +57,38 @@ static uint64_t data_hash(const struct ps_train_data *d)
     return ps_hash64(d->val, d->n_val * sizeof(int32_t), h);
 }
 
+/* Cross-entropy of the validation targets that ps_train_eval scores (the
+ * same windows) under the unigram distribution of the training tokens,
+ * add-one smoothed over the vocabulary: the baseline a model must beat. */
+static double unigram_loss(const struct ps_train_data *d, int V, int B, int T, int n_batches)
+{
+    if (d->n_val < (size_t)T + 1)
+        return NAN;
+    double *cnt = ps_xcalloc((size_t)V, sizeof(double));
+    for (size_t i = 0; i < d->n_train; i++)
+        if (d->train[i] >= 0 && d->train[i] < V)
+            cnt[d->train[i]] += 1;
+    double total = (double)d->n_train + V;
+    size_t n_win = (d->n_val - 1) / (size_t)T, n_b = n_win / (size_t)B;
+    size_t rows = (size_t)B;
+    if (n_b == 0) {
+        n_b = 1;
+        rows = n_win;
+    }
+    if ((size_t)n_batches < n_b)
+        n_b = (size_t)n_batches;
+    double s = 0;
+    size_t n = 0;
+    for (size_t w = 0; w < n_b * rows; w++)
+        for (int t = 1; t <= T; t++) {
+            int32_t id = d->val[w * (size_t)T + (size_t)t];
+            s -= log(((id >= 0 && id < V ? cnt[id] : 0) + 1) / total);
+            n++;
+        }
+    free(cnt);
+    return s / (double)n;
+}
+
 static int save_all(struct ps_train_model *m, const struct ps_train_params *p,
                     const struct ps_train_state *st, struct ps_err *err)
 {
@@ -171,6 +203,9 @@ int ps_train_run(struct ps_train_model *m, const struct ps_train_data *data,
          "tokens, lr %g, warmup %ld",
          m->n_params, data->n_train, data->n_val, p.n_steps, p.grad_accum, B, T, (double)p.lr,
          p.warmup);
+    double uni = unigram_loss(data, m->cfg.n_vocab, B, T, p.val_batches);
+    if (isfinite(uni))
+        emit(log_fn, ud, "unigram baseline: val loss %.4f, perplexity %.2f", uni, exp(uni));
     long end = p.stop_at > 0 && p.stop_at < p.n_steps ? p.stop_at : p.n_steps;
     for (long step = start; step < end && rc == PS_OK; step++) {
         ps_train_zero_grad(m);
@@ -229,8 +264,14 @@ int ps_train_run(struct ps_train_model *m, const struct ps_train_data *data,
         }
     }
     ps_progress_end(&pg);
-    if (rc == PS_OK && p.out_dir && start >= end)
-        rc = save_all(m, &p, &st, err);
+    if (rc == PS_OK && start >= end && data->n_val > (size_t)T) {
+        /* nothing left to train: report the checkpoint's validation loss */
+        double val;
+        rc = ps_train_eval(m, data->val, data->n_val, B, T, p.val_batches, &val, err);
+        if (rc == PS_OK)
+            emit(log_fn, ud, "step %ld/%ld: val loss %.4f, perplexity %.2f", start, p.n_steps,
+                 val, exp(val));
+    }
     if (logf && fclose(logf) && rc == PS_OK)
         rc = ps_err_set(err, PS_ERR_IO, "cannot write \"%s\"", log_path);
     free(log_path);
