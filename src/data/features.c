@@ -28,6 +28,7 @@
 #include "persona/log.h"
 #include "persona/npy.h"
 #include "persona/pool.h"
+#include "persona/progress.h"
 #include "persona/reader.h"
 
 #include <errno.h>
@@ -36,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define NONE UINT32_MAX
 #define DAY_S 86400
@@ -1111,8 +1113,14 @@ int ps_features_add_file(struct ps_features *f, const char *path, struct ps_err 
             return rc;
         }
     }
+    struct ps_progress pg;
+    struct stat st;
+    ps_progress_begin(&pg, "features",
+                      strcmp(path, "-") != 0 && stat(path, &st) == 0 ? (uint64_t)st.st_size : 0);
     workers_start(f);
     for (;;) {
+        if ((f->n_rows & 0xFFFF) == 0)
+            ps_progress_update(&pg, ps_reader_bytes_read(r));
         rc = ps_reader_next(r);
         if (rc == PS_DONE) {
             rc = PS_OK;
@@ -1196,6 +1204,7 @@ done:
         if (fill[k])
             chunk_submit(f, &f->shards[k], fill[k]);
     workers_stop(f);
+    ps_progress_end(&pg);
     ps_reader_close(r);
     return rc;
 }
