@@ -940,4 +940,32 @@ TEST(reader_huge_field_bounded)
     CHECK(peak < (2u << 20));
     ps_reader_close(r);
     remove(path);
+
+    /* The same for a 40 MB JSON line. */
+    path = test_tmp("huge.jsonl");
+    f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs("{\"id\": 1, \"text\": \"short\"}\n{\"id\": 2, \"text\": \"", f);
+    for (int i = 0; i < 40; i++)
+        fwrite(chunk, 1, sizeof chunk, f);
+    fputs("\"}\n{\"id\": 3, \"text\": \"after\"}\n", f);
+    fclose(f);
+    p.display_name = "huge.jsonl";
+    CHECK_INT(ps_reader_open(&r, path, &p, &err), PS_OK);
+    if (!r)
+        return;
+    CHECK_INT(ps_reader_next(r), PS_OK);
+    CHECK_INT(ps_reader_next(r), PS_ERR_BAD_ROW);
+    CHECK_STR(ps_reader_errmsg(r), "huge.jsonl:2:262145: record is too big (more than 262144 bytes)");
+    ps_reader_raw(r, &rl);
+    CHECK_INT(rl, 64 << 10);
+    CHECK_INT(ps_reader_next(r), PS_OK);
+    CHECK_INT(ps_reader_line(r), 3);
+    CHECK_STR(ps_reader_field(r, 1, NULL), "after");
+    CHECK_INT(ps_reader_next(r), PS_DONE);
+    CHECK(ps_reader_mem_bytes(r) < (2u << 20));
+    ps_reader_close(r);
+    remove(path);
 }
