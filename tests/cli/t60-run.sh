@@ -92,4 +92,19 @@ expect_fail 2 "no config" "$PERSONA" run
 expect_fail 2 "unknown option" "$PERSONA" run "$C" --bogus
 expect_fail 1 "config not found" "$PERSONA" run "$TMP/none.conf"
 expect_grep "not found message" "cannot open" "$TMP/err"
+
+# Real data: examples/online-retail.conf (UCI Online Retail + Amazon reviews).
+if [ -d "$SHARED/data/online-retail" ] && [ "$SHARED" = "../shared" ]; then
+  expect_ok "real data: online-retail.conf" "$PERSONA" run examples/online-retail.conf \
+    --workspace "$TMP/retail" -t 2
+  expect_grep "retail: 44 files, 77628 rows" "^clean.events +done +[0-9.]+ +77628 +48024" "$TMP/out"
+  expect_grep "retail: 1369 customers" "^features +done +[0-9.]+ +48024 +1369" "$TMP/out"
+  expect_grep "retail: topics on the reviews" "^topics +done +[0-9.]+ +4212 " "$TMP/out"
+  expect_grep "retail: profiles" "^profiles +done +[0-9.]+ +1369 +1369" "$TMP/out"
+  "$PERSONA" profile export --format csv --workspace "$TMP/retail" > "$TMP/r.csv"
+  expect_eq "retail: export rows" "$(tail -n +2 "$TMP/r.csv" | wc -l)" "1369"
+  expect_eq "retail: customer ids as in the data" "$(sed -n 2p "$TMP/r.csv" | cut -d, -f1)" "12346"
+else
+  ok "SKIP: ../shared/data not present"
+fi
 done_testing
