@@ -8,6 +8,9 @@ have_sqlite=0; command -v sqlite3 >/dev/null && have_sqlite=1
 D=$TMP/shop; W=$D/workspace
 expect_ok "demo shop with persona.conf" "$PERSONA" demo "$D" --users 500 -q
 expect_grep "persona.conf names the events" "^path = events.csv" "$D/persona.conf"
+strip() { grep -vE '^(path|workspace) =|^# ' "$1"; }
+expect_eq "examples/demo.conf is the demo's persona.conf (paths aside)" \
+  "$(strip examples/demo.conf | md5sum)" "$(strip "$D/persona.conf" | md5sum)"
 
 expect_ok "run the demo config" "$PERSONA" run "$D/persona.conf" -t 2
 cp "$TMP/out" "$TMP/run1.out"; cp "$TMP/err" "$TMP/run1.err"
