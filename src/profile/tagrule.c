@@ -511,6 +511,16 @@ static int node_depth(struct parser *p, struct node *n)
 
 static int parse_expr(struct parser *p, struct node **out);
 
+/* Hands n to *out and moves past its last token; on a lexer error frees
+ * n instead, so a failing parse function never leaves a node behind. */
+static int take(struct parser *p, struct node *n, struct node **out)
+{
+    int rc = lex(p);
+    if (rc) { node_free(n); *out = NULL; return rc; }
+    *out = n;
+    return PS_OK;
+}
+
 static int enter(struct parser *p)
 {
     if (++p->nest > TR_MAX_NEST)
@@ -606,14 +616,12 @@ static int parse_primary(struct parser *p, struct node **out)
     case T_NUM: {
         struct node *n = node_new(p, N_NUM, line, col);
         n->num = p->tok.num;
-        *out = n;
-        return lex(p);
+        return take(p, n, out);
     }
     case T_STR: {
         struct node *n = node_new(p, N_STR, line, col);
         n->str = ps_xstrndup(p->text.data, p->text.len);
-        *out = n;
-        return lex(p);
+        return take(p, n, out);
     }
     case T_LP: {
         if ((rc = enter(p))) return rc;
@@ -627,14 +635,13 @@ static int parse_primary(struct parser *p, struct node **out)
             return rc;
         }
         p->nest--;
-        return lex(p);
+        return take(p, *out, out);
     }
     case T_IDENT: {
         if (!p->tok.quoted && (is_kw(p, "true") || is_kw(p, "false"))) {
             struct node *n = node_new(p, N_BOOL, line, col);
             n->num = is_kw(p, "true");
-            *out = n;
-            return lex(p);
+            return take(p, n, out);
         }
         if (!p->tok.quoted && is_keyword(p->text.data))
             return PERR_TOK(p, PS_ERR_BAD_INPUT, "expected an expression, got '%s'",
@@ -746,14 +753,12 @@ static int parse_literal(struct parser *p, struct node **out)
     if (p->tok.kind == T_NUM) {
         struct node *n = node_new(p, N_NUM, line, col);
         n->num = sign < 0 ? -p->tok.num : p->tok.num;
-        *out = n;
-        return lex(p);
+        return take(p, n, out);
     }
     if (p->tok.kind == T_STR && !sign) {
         struct node *n = node_new(p, N_STR, line, col);
         n->str = ps_xstrndup(p->text.data, p->text.len);
-        *out = n;
-        return lex(p);
+        return take(p, n, out);
     }
     return PERR_TOK(p, PS_ERR_BAD_INPUT, "expected a number or string in the list, got %s",
                     tok_desc(p, desc, sizeof desc));
@@ -925,7 +930,7 @@ int ps_tagrules_parse(const char *src, size_t len, const char *filename,
         return ps_err_set(err, PS_ERR_TOO_BIG, "%s: rule file larger than %zu bytes",
                           filename, TR_MAX_FILE);
     struct parser p = { .src = src ? src : "", .len = len, .filename = filename, .line = 1,
-                        .err = err };
+                        .cc_col = 1, .err = err };
     /* UTF-8 first, so the lexer can decode freely and columns are code points. */
     long bad = ps_utf8_invalid_offset(p.src, len);
     if (bad >= 0) {
