@@ -87,10 +87,20 @@ fuzz-run: $(FUZZ_TARGETS)
 	      build-fuzz/corpus/$$n fuzz/corpus/$$n 2>build-fuzz/$$n.log \
 	  && echo "fuzz $$n: ok" || { echo "fuzz $$n: FAILED"; tail -40 build-fuzz/$$n.log; exit 1; }; done
 
-bench: $(BUILD)/persona
-	@$(MAKE) -C bench BUILD=../$(BUILD)
+# Benchmarks: every bench/**/*.c is a standalone program built here; each
+# bench/<topic>/run.sh runs one comparison (see bench/RESULTS.md).
+BENCH_SRC := $(wildcard bench/*.c bench/*/*.c)
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libpersona.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libpersona.a $(LDLIBS)
+bench: $(BUILD)/persona $(BENCH_BIN)
+	@echo "benchmark programs are in $(BUILD)/bench/; run bench/<topic>/run.sh (see bench/RESULTS.md)"
 
 clean:
 	rm -rf build build-san build-clang build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+# The segmenter comparison also links ICU (bench-only dependency).
+$(BUILD)/bench/lda/zh_seg_compare: LDLIBS += -licuuc -licudata

@@ -11,7 +11,7 @@ pkgs=(build-essential pkg-config clang llvm
       chromium)
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(python3 python3-numpy python3-pandas python3-sklearn python3-torch
-         python3-gensim python3-jieba python3-scipy time)
+         python3-gensim python3-jieba python3-scipy python3-regex time libicu-dev nodejs npm)
 fi
 
 missing=()
