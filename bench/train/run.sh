@@ -30,5 +30,8 @@ for tool in persona torch; do
   grep "^$tool median" "$LOG" | sed 's/.* \([0-9]*\) tokens\/s.*/\1/' | sort -n |
     awk -v t=$tool '{ a[NR] = $1 } END { printf "%s: %d tokens/s (runs: ", t, a[int((NR + 1) / 2)];
       for (i = 1; i <= NR; i++) printf "%s%d", (i > 1 ? " " : ""), a[i]; print ")" }'
+  grep "^$tool median" "$LOG" | sed 's/.*s\/step, \([0-9.]*\) cpu-s.*/\1/' | sort -n |
+    awk -v t=$tool '{ a[NR] = $1 } END { printf "%s: %.3f cpu-s/step (runs: ", t, a[int((NR + 1) / 2)];
+      for (i = 1; i <= NR; i++) printf "%s%s", (i > 1 ? " " : ""), a[i]; print ")" }'
 done
 rm -f "$LOG"

@@ -69,21 +69,24 @@ nodecay = [p for p in model.parameters() if p.dim() != 2]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                          {"params": nodecay, "weight_decay": 0.0}], lr=1e-4, betas=(0.9, 0.95))
 g = torch.Generator().manual_seed(7)
-times = []
+times, cpu = [], []
 for s in range(steps + 2):
     ids = torch.randint(0, V, (B, T), generator=g)
     tg = torch.randint(0, V, (B, T), generator=g)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     opt.zero_grad(set_to_none=True)
     loss = model(ids, tg)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     dt = time.perf_counter() - t0
+    dc = time.process_time() - c0
     if s >= 2:
         times.append(dt)
+        cpu.append(dc)
         print("torch step %d: %.4f s, loss %.4f" % (s - 1, dt, loss.item()))
 times.sort()
-med = times[len(times) // 2]
-print("torch median: %.4f s/step, %.0f tokens/s (B=%d T=%d threads=%d, %d params)"
-      % (med, B * T / med, B, T, threads, sum(p.numel() for p in model.parameters())))
+cpu.sort()
+med, medc = times[len(times) // 2], cpu[len(cpu) // 2]
+print("torch median: %.4f s/step, %.4f cpu-s/step, %.0f tokens/s (B=%d T=%d threads=%d, %d params)"
+      % (med, medc, B * T / med, B, T, threads, sum(p.numel() for p in model.parameters())))
