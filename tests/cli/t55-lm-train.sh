@@ -41,7 +41,10 @@ printf 'text\n很好吃\nworks great\n' >"$TMP/e.csv"
 expect_ok "embed loads the checkpoint" $PERSONA embed -q --model "$TMP/m1" --in "$TMP/e.csv" \
   --text-col text --out "$TMP/e.npy"
 
-expect_ok "second run" $PERSONA "${TRAIN[@]}" --out "$TMP/m2"
+expect_ok "second run (with log lines)" $PERSONA "${TRAIN[@]/-q/--log-every=1}" --out "$TMP/m2"
+expect_grep "unigram baseline logged" '^unigram baseline: val loss [0-9.]+, perplexity [0-9.]+' "$TMP/err"
+expect_grep "validation logged" '^step 3/6: val loss [0-9.]+, perplexity' "$TMP/err"
+expect_grep "progress lines" '^step 2/6: loss [0-9.]+, lr .*tokens/s' "$TMP/err"
 expect_ok "same seed and threads: identical loss curve" cmp "$TMP/m1/train_log.csv" "$TMP/m2/train_log.csv"
 expect_ok "run stopped at step 3" $PERSONA "${TRAIN[@]}" --out "$TMP/m3" --stop-at 3
 expect_eq "stopped log has 3 steps" "$(tail -n +2 "$TMP/m3/train_log.csv" | wc -l)" 3
