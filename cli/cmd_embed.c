@@ -560,9 +560,11 @@ static int cmd_embed_main(int argc, char **argv)
     struct ps_lm_ctx_params cp = ps_lm_ctx_default_params();
     cp.max_batch = o.batch;
     cp.max_tokens = o.max_tokens;
-    /* Cap the tokens of one call: the arena scales with it. */
+    /* Cap the tokens of one call: the arena scales with it (GPT-2-124M:
+     * about 31 KB per token, so 4096 tokens = 126 MB), and beyond a few
+     * thousand rows sgemm gains nothing. */
     long packed = (long)o.batch * o.max_tokens;
-    cp.max_packed = (int)(packed < 8192 ? packed : (o.max_tokens > 8192 ? o.max_tokens : 8192));
+    cp.max_packed = (int)(packed < 4096 ? packed : (o.max_tokens > 4096 ? o.max_tokens : 4096));
     cp.pool = pool;
     if ((rc = ps_lm_ctx_new(&ctx, m, &cp, &err)))
         goto done;
