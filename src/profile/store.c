@@ -86,7 +86,8 @@ static int open_common(struct ps_store **out, const char *path, int ro, struct p
     }
     sqlite3_busy_timeout(s->db, 5000);
     if (!ro) {
-        if ((rc = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", err)))
+        if ((rc = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+                          "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;", err)))
             goto fail;
         if ((rc = exec(s, "BEGIN", err)))
             goto fail;
