@@ -182,3 +182,19 @@ TEST(core_buf_json_escapes)
     CHECK_STR(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
     ps_buf_release(&b);
 }
+
+TEST(core_strmap_keys_stay_valid)
+{
+    /* The header promises key pointers live until the map is freed. */
+    struct ps_strmap *m = ps_strmap_new();
+    ps_strmap_intern(m, "first", 5, NULL);
+    const char *k0 = ps_strmap_key(m, 0, NULL);
+    char key[32];
+    for (int i = 0; i < 100000; i++) {
+        int n = snprintf(key, sizeof key, "k%d", i);
+        ps_strmap_intern(m, key, (size_t)n, NULL);
+    }
+    CHECK(k0 == ps_strmap_key(m, 0, NULL));
+    CHECK_STR(k0, "first");
+    ps_strmap_free(m);
+}

@@ -1,9 +1,10 @@
 /*
  * hash.c - 64-bit hashing and the string interning map (see hash.h).
  *
- * The map is open addressing with linear probing over (hash, id) slots;
- * keys live in one growing arena, so interning a million user ids costs
- * two allocations that grow geometrically, not a million.
+ * The map is open addressing with linear probing over (hash, id) slots.
+ * Keys live in an arena of fixed blocks that never move (so key pointers
+ * stay valid until the map is freed); interning a million user ids costs
+ * a few dozen allocations, not a million.
  */
 #include "persona/hash.h"
 #include "persona/core.h"
@@ -50,16 +51,39 @@ struct slot {
     uint32_t id_plus1; /* 0 = empty */
 };
 
+#define ARENA_BLOCK (256 * 1024) /* bytes per key block (bigger keys get their own) */
+
+struct arena_block {
+    struct arena_block *next;
+    size_t used, cap;
+    char data[];
+};
+
 struct ps_strmap {
     struct slot *slots;
-    size_t mask;       /* n_slots - 1 (power of two) */
-    char *arena;       /* keys, each NUL-terminated */
-    size_t arena_len, arena_cap;
-    size_t *offsets;   /* id -> offset in arena */
-    uint32_t *lens;    /* id -> key length */
+    size_t mask;               /* n_slots - 1 (power of two) */
+    struct arena_block *block; /* newest block first; keys NUL-terminated */
+    char **keys;               /* id -> key in the arena */
+    uint32_t *lens;            /* id -> key length */
     size_t ids_cap;
     uint32_t n;
 };
+
+static char *arena_alloc(struct ps_strmap *m, size_t n)
+{
+    struct arena_block *b = m->block;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+        b = ps_xmalloc(sizeof *b + cap);
+        b->used = 0;
+        b->cap = cap;
+        b->next = m->block;
+        m->block = b;
+    }
+    char *p = b->data + b->used;
+    b->used += n;
+    return p;
+}
 
 struct ps_strmap *ps_strmap_new(void)
 {
@@ -74,15 +98,18 @@ void ps_strmap_free(struct ps_strmap *m)
     if (!m)
         return;
     free(m->slots);
-    free(m->arena);
-    free(m->offsets);
+    for (struct arena_block *b = m->block, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    free(m->keys);
     free(m->lens);
     free(m);
 }
 
 static int key_eq(const struct ps_strmap *m, uint32_t id, const char *key, size_t len)
 {
-    return m->lens[id] == len && memcmp(m->arena + m->offsets[id], key, len) == 0;
+    return m->lens[id] == len && memcmp(m->keys[id], key, len) == 0;
 }
 
 static void rehash(struct ps_strmap *m)
@@ -131,18 +158,18 @@ uint32_t ps_strmap_intern(struct ps_strmap *m, const char *key, size_t len, int 
     PS_ASSERT(m->n < UINT32_MAX - 1);
     uint32_t id = m->n++;
     if (m->n > m->ids_cap) {
-        /* offsets and lens grow together, geometrically. */
+        /* keys and lens grow together, geometrically. */
         size_t old_cap = m->ids_cap;
-        m->offsets = ps_xgrow(m->offsets, &m->ids_cap, m->n, sizeof *m->offsets);
+        m->keys = ps_xgrow(m->keys, &m->ids_cap, m->n, sizeof *m->keys);
         if (m->ids_cap != old_cap)
             m->lens = ps_xrealloc(m->lens, m->ids_cap * sizeof *m->lens);
     }
-    m->arena = ps_xgrow(m->arena, &m->arena_cap, m->arena_len + len + 1, 1);
-    memcpy(m->arena + m->arena_len, key, len);
-    m->arena[m->arena_len + len] = '\0';
-    m->offsets[id] = m->arena_len;
+    PS_ASSERT(len < UINT32_MAX);
+    char *k = arena_alloc(m, len + 1);
+    memcpy(k, key, len);
+    k[len] = '\0';
+    m->keys[id] = k;
     m->lens[id] = (uint32_t)len;
-    m->arena_len += len + 1;
     m->slots[j].hash = h;
     m->slots[j].id_plus1 = id + 1;
     if (inserted)
@@ -162,5 +189,5 @@ const char *ps_strmap_key(const struct ps_strmap *m, uint32_t id, size_t *len)
     PS_ASSERT(id < m->n);
     if (len)
         *len = m->lens[id];
-    return m->arena + m->offsets[id];
+    return m->keys[id];
 }
