@@ -7,6 +7,10 @@
 #include "persona/pool.h"
 #include "persona/recommend.h"
 #include "persona/timeparse.h"
+#include "persona/uplift.h"
+#include "persona/hash.h"
+#include "persona/reader.h"
+#include "persona/afile.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -237,11 +241,264 @@ done:
     return rc;
 }
 
+struct up_user {
+    uint8_t treat, conv;
+    double spend, score;
+    uint32_t stratum;
+};
+
+static void print_lift_line(const char *label, const struct ps_group_stats *t,
+                            const struct ps_group_stats *c, const struct ps_lift *l, int json,
+                            int first)
+{
+    if (json) {
+        printf("%s\n  \"%s\": {\"n_treatment\": %zu, \"n_control\": %zu, \"rate_treatment\": ",
+               first ? "" : ",", label, t->n, c->n);
+        print_num(t->rate);
+        printf(", \"rate_control\": ");
+        print_num(c->rate);
+        double v[] = {l->abs, l->abs_lo, l->abs_hi, l->rel, l->rel_lo, l->rel_hi, l->p_value,
+                      t->spend_mean, c->spend_mean, l->spend_diff, l->spend_lo, l->spend_hi,
+                      l->df, l->spend_p_value};
+        static const char *const k[] = {"lift", "lift_lo", "lift_hi", "rel_lift", "rel_lift_lo",
+                                        "rel_lift_hi", "p_value", "spend_treatment",
+                                        "spend_control", "spend_diff", "spend_diff_lo",
+                                        "spend_diff_hi", "welch_df", "spend_p_value"};
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+            printf(", \"%s\": ", k[i]);
+            print_num(v[i]);
+        }
+        printf("}");
+        return;
+    }
+    printf("%-16s %7zu %7zu %8.4f %8.4f %+8.4f [%+.4f, %+.4f] p=%.4g  spend %+9.2f [%+.2f, %+.2f] "
+           "p=%.4g\n", label, t->n, c->n, t->rate, c->rate, l->abs, l->abs_lo, l->abs_hi,
+           l->p_value, l->spend_diff, l->spend_lo, l->spend_hi, l->spend_p_value);
+}
+
+static int group_lift(const struct up_user *u, size_t n, int stratum, struct ps_group_stats *gt,
+                      struct ps_group_stats *gc, struct ps_lift *l, struct ps_err *err)
+{
+    uint8_t *ct = malloc(n + 1), *cc = malloc(n + 1);
+    double *st = malloc((n + 1) * sizeof *st), *sc = malloc((n + 1) * sizeof *sc);
+    size_t nt = 0, nc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (stratum >= 0 && u[i].stratum != (uint32_t)stratum)
+            continue;
+        if (u[i].treat) {
+            ct[nt] = u[i].conv;
+            st[nt++] = u[i].spend;
+        } else {
+            cc[nc] = u[i].conv;
+            sc[nc++] = u[i].spend;
+        }
+    }
+    ps_group_stats(ct, st, nt, gt);
+    ps_group_stats(cc, sc, nc, gc);
+    int rc = ps_lift(gt, gc, l, err);
+    free(ct);
+    free(cc);
+    free(st);
+    free(sc);
+    return rc;
+}
+
 static int ps__cmd_evaluate_uplift(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail("evaluate uplift is not built yet");
+    const char *aud = NULL, *outc = NULL, *qini_path = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL, *a = argv[i];
+        int missing = 0;
+        if (strcmp(a, "--json") == 0)
+            json = 1;
+        else if (opt_value(argc, argv, &i, "--audience", NULL, &v, &missing))
+            aud = v;
+        else if (opt_value(argc, argv, &i, "--outcomes", NULL, &v, &missing))
+            outc = v;
+        else if (opt_value(argc, argv, &i, "--qini", NULL, &v, &missing))
+            qini_path = v;
+        else
+            return cli_usage_error("evaluate", "unknown option '%s'", a);
+        if (missing)
+            return cli_usage_error("evaluate", "option '%s' needs a value", a);
+    }
+    if (!aud || !outc)
+        return cli_usage_error("evaluate", "uplift needs --audience and --outcomes");
+    struct ps_err err = {0};
+    struct ps_reader *r = NULL;
+    struct ps_reader_params rp = ps_reader_default_params();
+    struct ps_strmap *users = ps_strmap_new(), *strata = ps_strmap_new();
+    struct up_user *u = NULL;
+    size_t n = 0, cap = 0, n_unknown = 0;
+    int rc = CLI_OK, have_score = 1;
+    if (ps_reader_open(&r, aud, &rp, &err) != PS_OK) {
+        rc = cli_fail_err(&err);
+        goto done;
+    }
+    int cu = ps_reader_column_index(r, "user_id"), cg = ps_reader_column_index(r, "group");
+    int cs = ps_reader_column_index(r, "stratum"), csc = ps_reader_column_index(r, "score");
+    if (cs < 0)
+        cs = ps_reader_column_index(r, "segment");
+    if (cu < 0 || cg < 0) {
+        rc = cli_fail("%s: missing column \"%s\"", aud, cu < 0 ? "user_id" : "group");
+        goto done;
+    }
+    have_score = csc >= 0;
+    int prc;
+    while ((prc = ps_reader_next(r)) == PS_OK) {
+        size_t len;
+        const char *id = ps_reader_field(r, cu, &len);
+        const char *g = ps_reader_field(r, cg, NULL);
+        int inserted = 0;
+        ps_strmap_intern(users, id, len, &inserted);
+        if (!inserted) {
+            rc = cli_fail("%s:%ld: user \"%s\" appears twice", aud, ps_reader_line(r), id);
+            goto done;
+        }
+        u = ps_xgrow(u, &cap, n + 1, sizeof *u);
+        memset(&u[n], 0, sizeof u[n]);
+        if (strcmp(g, "treatment") == 0)
+            u[n].treat = 1;
+        else if (strcmp(g, "control") != 0) {
+            rc = cli_fail("%s:%ld: column \"group\": expected treatment or control, got \"%s\"",
+                          aud, ps_reader_line(r), g);
+            goto done;
+        }
+        const char *st = cs >= 0 ? ps_reader_field(r, cs, NULL) : "";
+        u[n].stratum = ps_strmap_intern(strata, st, strlen(st), NULL);
+        if (csc >= 0) {
+            const char *sv = ps_reader_field(r, csc, NULL);
+            char *end;
+            u[n].score = strtod(sv, &end);
+            if (!sv[0] || *end)
+                have_score = 0;
+        }
+        n++;
+    }
+    if (prc != PS_DONE) {
+        rc = cli_fail("%s", ps_reader_errmsg(r));
+        goto done;
+    }
+    ps_reader_close(r);
+    r = NULL;
+    if (ps_reader_open(&r, outc, &rp, &err) != PS_OK) {
+        rc = cli_fail_err(&err);
+        goto done;
+    }
+    int ou = ps_reader_column_index(r, "user_id"), oc = ps_reader_column_index(r, "converted");
+    int os = ps_reader_column_index(r, "spend");
+    if (ou < 0 || oc < 0) {
+        rc = cli_fail("%s: missing column \"%s\"", outc, ou < 0 ? "user_id" : "converted");
+        goto done;
+    }
+    while ((prc = ps_reader_next(r)) == PS_OK) {
+        size_t len;
+        const char *id = ps_reader_field(r, ou, &len);
+        const char *cv = ps_reader_field(r, oc, NULL);
+        const char *sp = os >= 0 ? ps_reader_field(r, os, NULL) : "";
+        int64_t k = ps_strmap_find(users, id, len);
+        if (strcmp(cv, "0") != 0 && strcmp(cv, "1") != 0) {
+            rc = cli_fail("%s:%ld: column \"converted\": expected 0 or 1, got \"%s\"", outc,
+                          ps_reader_line(r), cv);
+            goto done;
+        }
+        char *end;
+        double spend = sp[0] ? strtod(sp, &end) : 0;
+        if (sp[0] && (*end || !isfinite(spend))) {
+            rc = cli_fail("%s:%ld: column \"spend\": expected a number, got \"%s\"", outc,
+                          ps_reader_line(r), sp);
+            goto done;
+        }
+        if (k < 0) {
+            n_unknown++;
+            continue;
+        }
+        u[k].conv = cv[0] == '1';
+        u[k].spend = spend;
+    }
+    if (prc != PS_DONE) {
+        rc = cli_fail("%s", ps_reader_errmsg(r));
+        goto done;
+    }
+    struct ps_group_stats gt, gc;
+    struct ps_lift l;
+    if (group_lift(u, n, -1, &gt, &gc, &l, &err) != PS_OK) {
+        rc = cli_fail_err(&err);
+        goto done;
+    }
+    if (json)
+        printf("{\"users\": %zu, \"outcomes_not_in_audience\": %zu, \"groups\": {", n, n_unknown);
+    else
+        printf("audience: %zu users (%zu outcome rows for users outside it ignored; users "
+               "without an outcome row count as not converted)\n%-16s %7s %7s %8s %8s %8s\n", n,
+               n_unknown, "group", "treat", "control", "rate_t", "rate_c", "lift [95% CI]");
+    print_lift_line("all", &gt, &gc, &l, json, 1);
+    if (!json)
+        printf("  relative lift %+.2f%% [%+.2f%%, %+.2f%%]; spend per user %.2f vs %.2f "
+               "(Welch t = %.3f, df = %.1f)\n", 100 * l.rel, 100 * l.rel_lo, 100 * l.rel_hi,
+               gt.spend_mean, gc.spend_mean, l.t, l.df);
+    uint32_t ns = ps_strmap_count(strata);
+    for (uint32_t s = 0; s < ns && ns > 1; s++) {
+        struct ps_group_stats st_, sc_;
+        struct ps_lift sl;
+        char label[128];
+        snprintf(label, sizeof label, "%s", ps_strmap_key(strata, s, NULL));
+        if (group_lift(u, n, (int)s, &st_, &sc_, &sl, NULL) != PS_OK) {
+            if (!json)
+                printf("%-16s %7zu %7zu  (too few users for a lift)\n", label, st_.n, sc_.n);
+            continue;
+        }
+        print_lift_line(label, &st_, &sc_, &sl, json, 0);
+    }
+    if (json)
+        printf("}");
+    if (have_score && n > 0) {
+        uint8_t *tr = malloc(n), *cv = malloc(n);
+        double *sc = malloc(n * sizeof *sc), *q = malloc((n + 1) * sizeof *q);
+        for (size_t i = 0; i < n; i++) {
+            tr[i] = u[i].treat;
+            cv[i] = u[i].conv;
+            sc[i] = u[i].score;
+        }
+        double coef = ps_qini(tr, cv, sc, n, q);
+        double at10 = ps_uplift_at(tr, cv, sc, n, 0.1), at30 = ps_uplift_at(tr, cv, sc, n, 0.3);
+        if (json) {
+            printf(", \"qini_coefficient\": ");
+            print_num(coef);
+            printf(", \"uplift_at_10pct\": ");
+            print_num(at10);
+            printf(", \"uplift_at_30pct\": ");
+            print_num(at30);
+        } else {
+            printf("qini coefficient %.5f; uplift@10%% %+.4f; uplift@30%% %+.4f\n", coef, at10,
+                   at30);
+        }
+        if (qini_path) {
+            struct ps_afile af;
+            if (ps_afile_open(&af, qini_path, &err) == PS_OK) {
+                fputs("targeted,qini\n", af.fp);
+                for (size_t i = 0; i <= n; i++)
+                    fprintf(af.fp, "%zu,%.6f\n", i, q[i]);
+                if (ps_afile_commit(&af, &err) != PS_OK)
+                    rc = cli_fail_err(&err);
+            } else {
+                rc = cli_fail_err(&err);
+            }
+        }
+        free(tr);
+        free(cv);
+        free(sc);
+        free(q);
+    }
+    if (json)
+        printf("}\n");
+done:
+    ps_reader_close(r);
+    ps_strmap_free(users);
+    ps_strmap_free(strata);
+    free(u);
+    return rc;
 }
 
 static int cmd_evaluate_main(int argc, char **argv)
