@@ -455,7 +455,15 @@ TEST(tagrule_syntax_errors)
 TEST(tagrule_bind_errors)
 {
     CHECK_ERR("churn = recency > 60", PS_ERR_BAD_INPUT,
-              "tags.rules:1:9: unknown field \"recency\" in rule \"churn\"");
+              "tags.rules:1:9: unknown field \"recency\" in rule \"churn\"; "
+              "did you mean \"recency_days\"?");
+    CHECK_ERR("a = frequncy > 1", PS_ERR_BAD_INPUT,
+              "tags.rules:1:5: unknown field \"frequncy\" in rule \"a\"; "
+              "did you mean \"frequency\"?");
+    CHECK_ERR("a = zzz > 1", PS_ERR_BAD_INPUT,
+              "tags.rules:1:5: unknown field \"zzz\" in rule \"a\"");
+    CHECK_ERR("a = 城 == \"x\"", PS_ERR_BAD_INPUT,
+              "tags.rules:1:5: unknown field \"城\" in rule \"a\"; did you mean \"城市\"?");
     CHECK_ERR("a = frequency > 1\nb = a and frequency > 2", PS_ERR_BAD_INPUT,
               "tags.rules:2:5: unknown field \"a\" (rules cannot refer to other rules) in rule \"b\"");
     CHECK_ERR("a = top_category_1 > 3", PS_ERR_BAD_INPUT,

@@ -1019,6 +1019,49 @@ static int find_col(const struct ps_table_view *t, const char *name)
     return -1;
 }
 
+/* Levenshtein distance of a and b (bytes), capped: returns cap + 1 as
+ * soon as it exceeds cap.  Names are at most TR_MAX_IDENT bytes here;
+ * longer column names are simply not suggested. */
+static size_t edit_distance(const char *a, const char *b, size_t cap)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > TR_MAX_IDENT || nb > TR_MAX_IDENT) return cap + 1;
+    if ((na > nb ? na - nb : nb - na) > cap) return cap + 1;
+    size_t row[TR_MAX_IDENT + 1];
+    for (size_t j = 0; j <= nb; j++) row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0], best = row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j];
+            size_t v = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < v) v = up + 1;
+            if (row[j - 1] + 1 < v) v = row[j - 1] + 1;
+            row[j] = v;
+            diag = up;
+            if (v < best) best = v;
+        }
+        if (best > cap) return cap + 1;
+    }
+    return row[nb];
+}
+
+/* The column name closest to an unknown name, for a "did you mean" hint:
+ * within 2 edits, or one name a prefix of the other (at least 3 bytes
+ * shared); NULL when nothing is close. */
+static const char *nearest_col(const struct ps_table_view *t, const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = 3, n = strlen(name);
+    for (int c = 0; c < t->n_cols; c++) {
+        const char *cn = t->names[c];
+        size_t d = edit_distance(name, cn, 2);
+        size_t m = strlen(cn);
+        if (d > 2 && n >= 3 && m >= 3 && strncmp(name, cn, n < m ? n : m) == 0) d = 2;
+        if (d < best_d) { best_d = d; best = cn; }
+    }
+    return best;
+}
+
 static int bind_node(struct binding *b, const struct rule *r, const struct node *n)
 {
     int rc;
@@ -1034,6 +1077,12 @@ static int bind_node(struct binding *b, const struct rule *r, const struct node 
             if (ps_tagrules_find(b->rs, n->str) >= 0)
                 return berr(b, n, r, "unknown field \"%s\" (rules cannot refer to other rules)",
                             n->str);
+            const char *near = nearest_col(b->t, n->str);
+            if (near)
+                return ps_err_set(b->err, PS_ERR_BAD_INPUT,
+                                  "%s:%d:%d: unknown field \"%s\" in rule \"%s\"; "
+                                  "did you mean \"%s\"?", b->rs->filename, n->line, n->col,
+                                  n->str, r->name, near);
             return berr(b, n, r, "unknown field \"%s\"", n->str);
         }
         b->col[n->id] = c;
