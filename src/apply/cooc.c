@@ -170,6 +170,7 @@ int ps__rec_build_model(struct ps_recommender *r, struct ps_pool *pool, struct p
     r->bstart[nu] = nb;
     free(ev);
     free(fill);
+    free(cnt);
 
     /* 2. Item columns (CSC) and norms; popularity. */
     size_t *istart = ps_xcalloc(ni + 1, sizeof *istart);
