@@ -22,6 +22,7 @@
 #include "persona/store.h"
 #include "persona/textprep.h"
 #include "persona/timeparse.h"
+#include "vectors.h"
 
 #include <errno.h>
 #include <glob.h>
@@ -790,6 +791,34 @@ static int run_vectors_off(struct run *r, void *arg, struct ps_run_stage *st, st
     return PS_OK;
 }
 
+struct vectors_arg {
+    const char *model;
+    enum ps_lm_pool pool;
+    int normalize;
+    long max_tokens, batch;
+};
+
+static int run_vectors(struct run *r, void *arg, struct ps_run_stage *st, struct ps_err *err)
+{
+    struct vectors_arg *a = arg;
+    char *texts = join(r->ws, "clean/texts.csv"), *out = join(r->ws, "vectors.npy");
+    struct ps__vectors_params vp = {a->model, texts, out, a->pool, a->normalize, (int)a->max_tokens,
+                                    (int)a->batch};
+    long n_texts, n_users, n_bad;
+    int dim = 0;
+    int rc = ps__vectors_run(&vp, r->pool, &n_texts, &n_users, &n_bad, &dim, err);
+    if (!rc) {
+        st->rows_in = n_texts + n_bad;
+        st->rows_out = n_users;
+        snprintf(st->note, sizeof st->note, "%d-dim %s-pooled vectors from \"%.150s\"%s, %ld texts "
+                 "skipped (no tokens)", dim, ps_lm_pool_name(a->pool), a->model,
+                 a->normalize ? ", normalised" : "", n_bad);
+    }
+    free(texts);
+    free(out);
+    return rc;
+}
+
 /* ---- profiles and report ---- */
 
 struct profile_arg {
@@ -990,10 +1019,35 @@ int ps_run(const struct ps_run_params *p, struct ps_run_result *res, struct ps_e
         for (int i = 0; tk[i]; i++)
             ps_config_get(r.cfg, "topics", tk[i]);
     }
-    const char *embed_model = "auto", *pooling = NULL;
+    const char *embed_model = "auto", *pooling = "mean";
+    struct vectors_arg va;
+    memset(&va, 0, sizeof va);
+    va.batch = 16;
+    int pool_kind;
     if ((rc = ps_config_str(r.cfg, "embed", "model", &embed_model, err)) ||
-        (rc = ps_config_str(r.cfg, "embed", "pooling", &pooling, err)))
+        (rc = ps_config_str(r.cfg, "embed", "pooling", &pooling, err)) ||
+        (rc = ps_config_bool(r.cfg, "embed", "normalize", &va.normalize, err)) ||
+        (rc = ps_config_long(r.cfg, "embed", "max_tokens", 0, 1000000, &va.max_tokens, err)) ||
+        (rc = ps_config_long(r.cfg, "embed", "batch", 1, 4096, &va.batch, err)))
         goto done;
+    if ((pool_kind = ps_lm_pool_parse(pooling)) < 0) {
+        rc = ps_config_value_error(r.cfg, "embed", "pooling", err, PS_ERR_BAD_INPUT,
+                                   "expected mean, cls or last, got \"%s\"", pooling);
+        goto done;
+    }
+    va.pool = (enum ps_lm_pool)pool_kind;
+    if (strcmp(embed_model, "none") != 0 && strcmp(embed_model, "auto") != 0) {
+        /* An explicit model must exist: fail before any work. */
+        char *model = join(ps_config_dir(r.cfg), embed_model), *cj = join(model, "config.json");
+        int ok_model = exists(cj);
+        if (!ok_model)
+            rc = ps_config_value_error(r.cfg, "embed", "model", err, PS_ERR_IO,
+                                       "no checkpoint at \"%s\" (config.json missing)", model);
+        free(model);
+        free(cj);
+        if (rc)
+            goto done;
+    }
     {
         struct ps_profile_params pp = ps_profile_default_params();
         long v;
@@ -1087,22 +1141,47 @@ int ps_run(const struct ps_run_params *p, struct ps_run_result *res, struct ps_e
     if (!rc) {
         char *model = NULL;
         char note[600];
+        note[0] = '\0';
         if (strcmp(embed_model, "none") == 0) {
             snprintf(note, sizeof note, "switched off ([embed] model = none)");
         } else if (!in[1].present) {
             snprintf(note, sizeof note, "skipped: no texts table");
-        } else {
-            model = strcmp(embed_model, "auto") == 0 ? find_builtin_model(&r)
-                                                     : join(ps_config_dir(r.cfg), embed_model);
+        } else if (strcmp(embed_model, "auto") == 0) {
+            model = find_builtin_model(&r);
             if (!model)
                 snprintf(note, sizeof note, "skipped: no language model (the built-in "
                          "models/persona-small is not installed; set [embed] model = PATH)");
-            else
-                snprintf(note, sizeof note, "skipped: text vectors from \"%.400s\" are not wired "
-                         "into persona run yet (use persona embed)", model);
+        } else {
+            model = join(ps_config_dir(r.cfg), embed_model);
+            char *cj = join(model, "config.json");
+            int ok_model = exists(cj);
+            free(cj);
+            if (!ok_model) {
+                rc = ps_config_value_error(r.cfg, "embed", "model", err, PS_ERR_IO,
+                                           "no checkpoint at \"%s\" (config.json missing)", model);
+                free(model);
+                goto done;
+            }
         }
-        kv = ps_hash64(note, strlen(note), ps_config_section_hash(r.cfg, "embed"));
-        rc = stage(&r, "vectors", kv, NULL, run_vectors_off, note, err);
+        kv = ps_config_section_hash(r.cfg, "embed");
+        if (model) {
+            /* The model's files and the texts are the inputs. */
+            const char *files[] = {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt",
+                                   "vocab.json", "merges.txt", NULL};
+            for (int i = 0; files[i]; i++) {
+                char *fp = join(model, files[i]);
+                kv = file_key(kv, fp);
+                free(fp);
+            }
+            kv = mix(kv, in[1].key);
+            va.model = model;
+            const char *outs[] = {"vectors.npy", NULL};
+            rc = stage(&r, "vectors", kv, outs, run_vectors, &va, err);
+            have_vectors = 1;
+        } else {
+            kv = ps_hash64(note, strlen(note), kv);
+            rc = stage(&r, "vectors", kv, NULL, run_vectors_off, note, err);
+        }
         free(model);
     }
     if (!rc) {

@@ -96,6 +96,34 @@ expect_fail 2 "unknown option" "$PERSONA" run "$C" --bogus
 expect_fail 1 "config not found" "$PERSONA" run "$TMP/none.conf"
 expect_grep "not found message" "cannot open" "$TMP/err"
 
+# Text vectors from a real checkpoint (the tiny GPT-2 of ../shared/lmref):
+# per-user means of mean-pooled vectors against PyTorch's values
+# (tests/fixtures/profile/lm/make.py).
+F=$PWD/tests/fixtures/profile/lm; G=$PWD/$SHARED/lmref/models/gpt2-tiny-f32
+if [ -d "$G" ]; then
+  printf '[run]\nworkspace = lmws\n[input.events]\npath = %s/events.csv\n[input.texts]\npath = %s/texts.csv\n[segment]\nk = 2\nn_init = 1\n[topics]\nenabled = false\n[embed]\nmodel = %s\n' "$F" "$F" "$G" > "$TMP/lm.conf"
+  expect_ok "run with a language model" "$PERSONA" run "$TMP/lm.conf" -t 2
+  expect_grep "vectors stage ran" "^vectors +done +[0-9.]+ +8 +3" "$TMP/out"
+  expect_eq "vector ids" "$(paste -sd, "$TMP/lmws/vectors.ids.txt")" "u1,u2,u3"
+  npy=$TMP/lmws/vectors.npy
+  hlen=$(od -An -tu2 -j8 -N2 "$npy" | tr -d ' ')
+  od -An -v -tf4 -w256 -j $((10 + hlen)) "$npy" > "$TMP/vec.txt"
+  maxd=$(awk 'NR==FNR { for (i = 1; i <= NF; i++) got[FNR, i] = $i; next }
+    { for (i = 2; i <= NF; i++) { d = got[FNR, i - 1] - $i; if (d < 0) d = -d; if (d > m) m = d } }
+    END { printf "%.3g", m + 0 }' "$TMP/vec.txt" "$F/expected_vectors.txt")
+  if awk -v m="$maxd" 'BEGIN { exit !(m < 1e-5) }'; then ok "vectors match PyTorch (max diff $maxd)"
+  else bad "vectors match PyTorch (max diff $maxd)"; fi
+  "$PERSONA" profile show u2 --json --workspace "$TMP/lmws" > "$TMP/u2.json"
+  expect_grep "profile points at the vector row" '"text_vector":\{"file":"vectors.npy","row":1\}' "$TMP/u2.json"
+  expect_ok "rerun with a model" "$PERSONA" run "$TMP/lm.conf" -t 2
+  expect_grep "vectors skipped when unchanged" "^vectors +skipped" "$TMP/out"
+  printf '[input.events]\npath = %s/events.csv\n[input.texts]\npath = %s/texts.csv\n[embed]\nmodel = /nonexistent/model\n' "$F" "$F" > "$TMP/lm2.conf"
+  expect_fail 1 "missing model folder" "$PERSONA" run "$TMP/lm2.conf"
+  expect_grep "missing model message" "lm2.conf:6: \[embed\] model: no checkpoint at \"/nonexistent/model\"" "$TMP/err"
+else
+  ok "SKIP: ../shared/lmref not present"
+fi
+
 # Real data: examples/online-retail.conf (UCI Online Retail + Amazon reviews).
 if [ -d "$SHARED/data/online-retail" ] && [ "$SHARED" = "../shared" ]; then
   expect_ok "real data: online-retail.conf" "$PERSONA" run examples/online-retail.conf \
