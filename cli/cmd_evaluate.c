@@ -33,7 +33,7 @@
     "  --exclude-purchased   drop items bought before the split (every method)\n"   \
     "  --mmr LAMBDA          diversity re-rank of the hybrid (default off)\n"        \
     "  --weights C,S,G,P     hybrid term weights: co-occurrence, the basket items\n"   \
-    "                        themselves, segment and global popularity (1,0.1,0.3,0.1)\n" \
+    "                        themselves, segment and global popularity (1,0.1,0.6,0.5)\n" \
     "  --seed S              random baseline seed (default 42)\n"                     \
     "  --json                print method -> metric -> value as JSON\n"              \
     "  -t, --threads N       threads (default: all cores)\n"                          \
@@ -143,7 +143,7 @@ static int eval_recommend(int argc, char **argv)
             if (!missing && sscanf(v, "%lf,%lf,%lf,%lf", &p.rec.w_cf, &p.rec.w_self,
                                    &p.rec.w_segment, &p.rec.w_popular) != 4)
                 return cli_usage_error("evaluate", "option '--weights' expects CF,SELF,SEGMENT,"
-                                       "POPULAR like 1,0.1,0.3,0.1, got \"%s\"", v);
+                                       "POPULAR like 1,0.1,0.6,0.5, got \"%s\"", v);
         } else if (opt_value(argc, argv, &i, "--seed", NULL, &v, &missing)) {
             long s;
             if (!missing && cli_parse_long("evaluate", "--seed", v, 0, 0x7fffffffL, &s))

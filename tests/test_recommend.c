@@ -35,6 +35,9 @@ TEST(recommend_hand_computed)
     CHECK_INT(x.n_skipped, 1);
     struct ps_rec_params p = ps_rec_default_params();
     p.n = 3;
+    p.w_cf = 1.0;       /* the weights the arithmetic below uses */
+    p.w_self = 0.1;
+    p.w_popular = 0.1;
     struct ps_recommender *r;
     CHECK_INT(ps_recommender_build(&x, &p, NULL, &r, &err), PS_OK);
     /* Item columns: i0 = (A 1, B 4), i1 = (A 1, B 1, C 1), i2 = (C 3).

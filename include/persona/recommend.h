@@ -101,7 +101,7 @@ struct ps_rec_params {
     int exclude_purchased;     /* 1: never recommend an item the user bought */
     int32_t category;          /* only this category id; -1 = any */
     double w_event[PS_EV_N];   /* basket weight per event kind (0 = ignored) */
-    double w_cf, w_segment, w_popular, w_content; /* term weights (1, 0.3, 0.1, 0.5) */
+    double w_cf, w_segment, w_popular, w_content; /* term weights (1, 0.6, 0.5, 0.5) */
     double w_self;             /* sim(i, i) in the cf sum: weight of the basket items
                                   themselves against their neighbours (0.1) */
     double mmr_lambda;         /* 0 = no re-rank; else in (0, 1] */

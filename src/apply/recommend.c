@@ -33,8 +33,8 @@ struct ps_rec_params ps_rec_default_params(void)
     p.w_event[PS_EV_PURCHASE] = 4;
     p.w_cf = 1.0;
     p.w_self = 0.1;
-    p.w_segment = 0.3;
-    p.w_popular = 0.1;
+    p.w_segment = 0.6;
+    p.w_popular = 0.5;
     p.w_content = 0.5;
     p.neighbors = 50;
     p.cold_items = 2;
