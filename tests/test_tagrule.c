@@ -633,3 +633,81 @@ TEST(tagrule_load_and_caret)
     CHECK_INT(ps_tagrules_count(rs), 1);
     ps_tagrules_free(rs);
 }
+
+/* ---- selection against a full sort -------------------------------------- */
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* numpy's linear percentile on a fully sorted copy: the plain reference
+ * for the selection-based statistics. */
+static double ref_percentile(const double *sorted, size_t n, double q)
+{
+    double v = (double)(n - 1) * (q / 100.0), lo_f = floor(v);
+    size_t lo = (size_t)lo_f, hi = lo + 1 < n ? lo + 1 : lo;
+    double g = v - lo_f, a = sorted[lo], b = sorted[hi], d = b - a;
+    if (a == b) return a;
+    return g >= 0.5 ? b - d * (1.0 - g) : a + d * g;
+}
+
+TEST(tagrule_selection_matches_sort)
+{
+    /* Shapes that break naive quickselect: sorted, reversed, all equal,
+     * few distinct values, organ pipe, random; sizes around the
+     * insertion-sort cutoff and larger. */
+    static const size_t sizes[] = { 1, 2, 3, 16, 17, 18, 33, 100, 1001, 4096 };
+    static const double qs[] = { 0, 0.5, 10, 25, 33.3, 50, 75, 90, 99, 100 };
+    uint64_t state = 12345;
+    int n_bad = 0, n_checked = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        size_t n = sizes[si];
+        double *x = ps_xmalloc(n * sizeof *x), *s = ps_xmalloc(n * sizeof *s);
+        for (int shape = 0; shape < 6; shape++) {
+            for (size_t i = 0; i < n; i++) {
+                state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+                double r = (double)(state >> 11) / 9007199254740992.0;
+                switch (shape) {
+                case 0: x[i] = (double)i; break;
+                case 1: x[i] = (double)(n - i); break;
+                case 2: x[i] = 7; break;
+                case 3: x[i] = floor(r * 3); break;
+                case 4: x[i] = (double)(i < n / 2 ? i : n - i); break;
+                default: x[i] = r * 1e6 - 5e5;
+                }
+            }
+            memcpy(s, x, n * sizeof *s);
+            qsort(s, n, sizeof *s, cmp_dbl);
+            for (size_t k = 0; k < sizeof qs / sizeof qs[0]; k++) {
+                double got = ps_tagrules_percentile(x, n, qs[k]);
+                double want = ref_percentile(s, n, qs[k]);
+                n_checked++;
+                if (got != want && n_bad++ < 5)
+                    fprintf(stderr, "  n %zu shape %d q %g: %.17g, sorted %.17g\n", n, shape,
+                            qs[k], got, want);
+            }
+            /* median, min, max through a rule, exactly. */
+            double med = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
+            char src[256];
+            snprintf(src, sizeof src, "m = median(x) == %.17g and min(x) == %.17g and "
+                     "max(x) == %.17g", med, s[0], s[n - 1]);
+            const char *cn[] = { "x" };
+            const double *cv[] = { x };
+            struct ps_table_view t = { .n_rows = n, .n_cols = 1, .names = cn, .num = cv };
+            struct ps_tagrules *rs = NULL;
+            struct ps_err err = {0};
+            CHECK_INT(ps_tagrules_parse(src, strlen(src), NULL, &rs, &err), PS_OK);
+            uint8_t *out = ps_xmalloc(n);
+            CHECK_INT(ps_tagrules_eval(rs, &t, out, &err), PS_OK);
+            CHECK_INT(out[0], 1);
+            free(out);
+            ps_tagrules_free(rs);
+        }
+        free(x);
+        free(s);
+    }
+    CHECK_INT(n_bad, 0);
+    CHECK_INT(n_checked, 10 * 6 * 10);
+}

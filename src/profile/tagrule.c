@@ -7,7 +7,7 @@
  * writes a vector (double, byte or string pointer per row) that its
  * parent combines, so the cost per row is a few array passes per node,
  * not a tree walk per row.  Population statistics are constants computed
- * before the walk, one sorted copy per column they use.
+ * before the walk by selection (no sort) on one copy per column they use.
  *
  * Recursion is bounded twice: parentheses and unary operators nest at
  * most TR_MAX_NEST deep (the parser's own recursion), and every AST is at
@@ -1221,28 +1221,82 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* numpy's linear quantile of sorted s[0..n), n > 0, including its lerp
- * (which interpolates from the upper neighbour when the fraction >= 0.5). */
-static double sorted_percentile(const double *s, size_t n, double q)
+static void swapd(double *a, double *b)
+{
+    double t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Partially orders s[0..n) so that s[k] holds the k-th smallest value
+ * (0-based), nothing before it is larger and nothing after it smaller.
+ * Introselect: quickselect with a median-of-three pivot and a three-way
+ * partition (runs of equal values cost one pass), falling back to a full
+ * sort of the remaining range after about 2 log2(n) rounds, so hostile
+ * data cannot make it quadratic.  O(n) on average. */
+static void select_kth(double *s, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n;
+    int budget = 8;
+    for (size_t m = n; m > 1; m >>= 1) budget += 2;
+    while (hi - lo > 16) {
+        if (budget-- == 0) {
+            qsort(s + lo, hi - lo, sizeof *s, cmp_double);
+            return;
+        }
+        double a = s[lo], b = s[lo + (hi - lo) / 2], c = s[hi - 1];
+        double piv = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        /* [lo, lt) < piv, [lt, i) == piv, [gt, hi) > piv */
+        size_t lt = lo, i = lo, gt = hi;
+        while (i < gt) {
+            if (s[i] < piv) swapd(&s[lt++], &s[i++]);
+            else if (s[i] > piv) swapd(&s[i], &s[--gt]);
+            else i++;
+        }
+        if (k < lt) hi = lt;
+        else if (k >= gt) lo = gt;
+        else return;
+    }
+    for (size_t i = lo + 1; i < hi; i++) {    /* insertion sort of the last few */
+        double v = s[i];
+        size_t j = i;
+        while (j > lo && s[j - 1] > v) { s[j] = s[j - 1]; j--; }
+        s[j] = v;
+    }
+}
+
+/* The smallest of s[from..n), from < n. */
+static double min_from(const double *s, size_t from, size_t n)
+{
+    double v = s[from];
+    for (size_t i = from + 1; i < n; i++)
+        if (s[i] < v) v = s[i];
+    return v;
+}
+
+/* numpy's linear quantile of the values s[0..n), n > 0 (s is reordered),
+ * including its lerp, which interpolates from the upper neighbour when
+ * the fraction is >= 0.5.  Needs only the lo-th and (lo+1)-th smallest:
+ * one selection and one scan, no sort. */
+static double select_percentile(double *s, size_t n, double q)
 {
     double v = (double)(n - 1) * (q / 100.0);
     double lo_f = floor(v);
     size_t lo = (size_t)lo_f;
     if (lo > n - 1) lo = n - 1;
-    size_t hi = lo + 1 < n ? lo + 1 : n - 1;
-    double g = v - lo_f, a = s[lo], b = s[hi], d = b - a;
+    select_kth(s, n, lo);
+    double g = v - lo_f, a = s[lo], b = lo + 1 < n ? min_from(s, lo + 1, n) : a, d = b - a;
     if (a == b) return a;
     return g >= 0.5 ? b - d * (1.0 - g) : a + d * g;
 }
 
-/* Sorted non-NaN copy of x[0..n); *m = its length. */
-static double *sorted_copy(const double *x, size_t n, size_t *m)
+/* Non-NaN copy of x[0..n); *m = its length. */
+static double *finite_copy(const double *x, size_t n, size_t *m)
 {
     double *s = ps_xmalloc((n ? n : 1) * sizeof *s);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (!isnan(x[i])) s[k++] = x[i];
-    qsort(s, k, sizeof *s, cmp_double);
     *m = k;
     return s;
 }
@@ -1251,21 +1305,33 @@ double ps_tagrules_percentile(const double *x, size_t n, double q)
 {
     if (!(q >= 0 && q <= 100)) return NAN;
     size_t m;
-    double *s = sorted_copy(x, n, &m);
-    double v = m ? sorted_percentile(s, m, q) : NAN;
+    double *s = finite_copy(x, n, &m);
+    double v = m ? select_percentile(s, m, q) : NAN;
     free(s);
     return v;
 }
 
-static double stat_value(int fn, double q, const double *s, size_t m, const double *x, size_t n)
+/* Statistic fn of the m non-NaN values in s (reordered freely); x[0..n)
+ * is the original column (for the mean, summed in row order). */
+static double stat_value(int fn, double q, double *s, size_t m, const double *x, size_t n)
 {
     if (m == 0) return NAN;
     switch (fn) {
-    case S_PCT: return sorted_percentile(s, m, q);
+    case S_PCT: return select_percentile(s, m, q);
     case S_MEDIAN:  /* numpy.median: the mean of the two middle values */
-        return m % 2 ? s[m / 2] : (s[m / 2 - 1] + s[m / 2]) / 2.0;
-    case S_MIN: return s[0];
-    case S_MAX: return s[m - 1];
+        select_kth(s, m, m / 2 - (m % 2 == 0));
+        if (m % 2) return s[m / 2];
+        return (s[m / 2 - 1] + min_from(s, m / 2, m)) / 2.0;
+    case S_MIN: {
+        double v = s[0];
+        for (size_t i = 1; i < m; i++) if (s[i] < v) v = s[i];
+        return v;
+    }
+    case S_MAX: {
+        double v = s[0];
+        for (size_t i = 1; i < m; i++) if (s[i] > v) v = s[i];
+        return v;
+    }
     default: {     /* mean in row order, long double accumulator */
         long double sum = 0;
         for (size_t i = 0; i < n; i++)
@@ -1276,8 +1342,8 @@ static double stat_value(int fn, double q, const double *s, size_t m, const doub
 }
 
 struct stat_cache {
-    double **sorted;        /* [n_cols] sorted non-NaN copy or NULL */
-    size_t *n_sorted;
+    double **vals;          /* [n_cols] non-NaN copy (order scrambled) or NULL */
+    size_t *n_vals;
 };
 
 static void compute_stats(struct binding *b, struct stat_cache *sc, const struct node *n)
@@ -1285,8 +1351,8 @@ static void compute_stats(struct binding *b, struct stat_cache *sc, const struct
     if (!n) return;
     if (n->kind == N_STAT) {
         int c = b->col[n->a->id];
-        if (!sc->sorted[c]) sc->sorted[c] = sorted_copy(b->t->num[c], b->t->n_rows, &sc->n_sorted[c]);
-        b->stat[n->id] = stat_value(n->op, n->num, sc->sorted[c], sc->n_sorted[c],
+        if (!sc->vals[c]) sc->vals[c] = finite_copy(b->t->num[c], b->t->n_rows, &sc->n_vals[c]);
+        b->stat[n->id] = stat_value(n->op, n->num, sc->vals[c], sc->n_vals[c],
                                     b->t->num[c], b->t->n_rows);
         return;
     }
@@ -1445,13 +1511,13 @@ int ps_tagrules_eval(const struct ps_tagrules *rs, const struct ps_table_view *t
         goto done;
     }
     struct stat_cache sc = {
-        .sorted = ps_xcalloc(t->n_cols > 0 ? (size_t)t->n_cols : 1, sizeof *sc.sorted),
-        .n_sorted = ps_xcalloc(t->n_cols > 0 ? (size_t)t->n_cols : 1, sizeof *sc.n_sorted),
+        .vals = ps_xcalloc(t->n_cols > 0 ? (size_t)t->n_cols : 1, sizeof *sc.vals),
+        .n_vals = ps_xcalloc(t->n_cols > 0 ? (size_t)t->n_cols : 1, sizeof *sc.n_vals),
     };
     for (int i = 0; i < rs->n_rules; i++) compute_stats(&b, &sc, rs->rules[i].root);
-    for (int c = 0; c < t->n_cols; c++) free(sc.sorted[c]);
-    free(sc.sorted);
-    free(sc.n_sorted);
+    for (int c = 0; c < t->n_cols; c++) free(sc.vals[c]);
+    free(sc.vals);
+    free(sc.n_vals);
     for (int i = 0; i < rs->n_rules; i++)
         for (size_t r0 = 0; r0 < t->n_rows; r0 += CHUNK) {
             size_t m = t->n_rows - r0 < CHUNK ? t->n_rows - r0 : CHUNK;
