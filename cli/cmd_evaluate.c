@@ -41,7 +41,8 @@
     "uplift: per group conversion and spend, lift with 95% intervals and p-values,\n" \
     "per-segment breakdown, Qini curve for a scored audience.\n"                      \
     "  --audience FILE       audience CSV (persona audience create): user_id,group\n" \
-    "                        (treatment|control)[,segment][,score]\n"                 \
+    "                        (treatment|control)[,stratum][,score]; an empty score\n" \
+    "                        ranks last in the Qini curve\n"                          \
     "  --outcomes FILE       CSV user_id,converted(0/1),spend\n"                      \
     "  --qini FILE           also write the Qini curve as CSV\n"                      \
     "  --json                print the result as JSON\n"
@@ -368,11 +369,15 @@ static int ps__cmd_evaluate_uplift(int argc, char **argv)
         const char *st = cs >= 0 ? ps_reader_field(r, cs, NULL) : "";
         u[n].stratum = ps_strmap_intern(strata, st, strlen(st), NULL);
         if (csc >= 0) {
+            /* An empty score ranks last (users the model could not score). */
             const char *sv = ps_reader_field(r, csc, NULL);
             char *end;
-            u[n].score = strtod(sv, &end);
-            if (!sv[0] || *end)
-                have_score = 0;
+            u[n].score = sv[0] ? strtod(sv, &end) : -INFINITY;
+            if (sv[0] && (*end || isnan(u[n].score))) {
+                rc = cli_fail("%s:%ld: column \"score\": expected a number, got \"%s\"", aud,
+                              ps_reader_line(r), sv);
+                goto done;
+            }
         }
         n++;
     }
