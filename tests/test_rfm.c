@@ -172,7 +172,7 @@ TEST(rfm_lifecycle_stages)
         { NAN, 0, 100, PS_LIFECYCLE_PROSPECT },
         { NAN, 3, 100, PS_LIFECYCLE_PROSPECT },   /* no last purchase */
         { 5, 0, 100, PS_LIFECYCLE_PROSPECT },     /* no order */
-        { 5, NAN, 100, PS_LIFECYCLE_PROSPECT },
+        { 5, NAN, 100, PS_LIFECYCLE_ACTIVE },     /* unknown count: still a buyer */
         { 5, 1, 10, PS_LIFECYCLE_NEW },
         { 5, 1, 30, PS_LIFECYCLE_NEW },           /* boundary: inclusive */
         { 5, 1, 30.01, PS_LIFECYCLE_ACTIVE },

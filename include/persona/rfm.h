@@ -96,7 +96,7 @@ enum ps_lifecycle {
 
 /* Stage rules, in this order, for a user with recency_days r, frequency f
  * and tenure_days t:
- *   r NaN or f <= 0 (or NaN)              -> prospect
+ *   r NaN or f <= 0                      -> prospect (f NaN: still a buyer)
  *   r > dormant_max_recency_days         -> churned
  *   r > active_max_recency_days          -> dormant
  *   t <= new_max_tenure_days (t not NaN) -> new

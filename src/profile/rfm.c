@@ -189,7 +189,9 @@ enum ps_lifecycle ps_lifecycle_stage(const struct ps_lifecycle_params *p,
                                      double recency_days, double frequency,
                                      double tenure_days)
 {
-    if (isnan(recency_days) || !(frequency > 0)) return PS_LIFECYCLE_PROSPECT;
+    /* Same purchaser test as ps_rfm_score: a last purchase and not a zero
+     * order count (a missing count does not undo the purchase). */
+    if (isnan(recency_days) || frequency <= 0) return PS_LIFECYCLE_PROSPECT;
     if (recency_days > p->dormant_max_recency_days) return PS_LIFECYCLE_CHURNED;
     if (recency_days > p->active_max_recency_days) return PS_LIFECYCLE_DORMANT;
     if (tenure_days <= p->new_max_tenure_days) return PS_LIFECYCLE_NEW; /* NaN: false */
