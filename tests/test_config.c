@@ -109,3 +109,36 @@ TEST(config_bad_input_messages)
     CHECK_INT(ps_config_load(&c, "/nonexistent/p.conf", &err), PS_ERR_IO);
     CHECK_CONTAINS(err.msg, "cannot open \"/nonexistent/p.conf\"");
 }
+
+TEST(config_raw_tags_section_keeps_lines)
+{
+    const char *text =
+        "[run]\n"
+        "seed = 1\n"
+        "[tags]\n"
+        "# comment stays\n"
+        "churn_risk = recency_days > 60 and frequency >= 3\n"
+        "phone_fan = top_category_1 in (\"手机\", \"#1\")\n"
+        "night = (share_night > 0.3\n"
+        "         or weekend_share > 0.5)\n"
+        "[segment]\n"
+        "k = 3\n";
+    struct ps_config *c;
+    struct ps_err err = {0};
+    CHECK_INT(ps_config_parse(&c, "t.conf", text, &err), PS_OK);
+    if (!c)
+        return;
+    CHECK_STR(ps_config_raw(c, "tags"),
+              "\n\n\n# comment stays\nchurn_risk = recency_days > 60 and frequency >= 3\n"
+              "phone_fan = top_category_1 in (\"手机\", \"#1\")\nnight = (share_night > 0.3\n"
+              "         or weekend_share > 0.5)\n\n\n");
+    CHECK(ps_config_raw(c, "run") == NULL);
+    CHECK_STR(ps_config_get(c, "segment", "k"), "3");
+    ps_config_get(c, "run", "seed");
+    static const char *const known[] = {"run", "tags", "segment", NULL};
+    CHECK_INT(ps_config_check_unused(c, known, &err), PS_OK);
+    ps_config_free(c);
+    CHECK_INT(ps_config_parse(&c, "t.conf", "[run]\n", &err), PS_OK);
+    CHECK(ps_config_raw(c, "tags") == NULL);
+    ps_config_free(c);
+}

@@ -10,6 +10,11 @@
  * ps_config_check_unused() reports the first unknown key with its line:
  *   persona.conf:12: unknown key "kk" in section [segment]
  *
+ * The section [tags] is raw: its lines are tag rules (tagrule.h), not
+ * key = value pairs; ps_config_raw() returns them with every other line
+ * of the file blanked, so a rule parser's line numbers are the file's.
+ * A raw section ends at the next line starting with '['.
+ *
  * Values are borrowed from the handle (valid until ps_config_free).
  * Thread safety: one thread at a time.
  */
@@ -33,6 +38,10 @@ void ps_config_free(struct ps_config *c);
 const char *ps_config_name(const struct ps_config *c);
 /* Folder of the file ("." for a bare name or parsed text); borrowed. */
 const char *ps_config_dir(const struct ps_config *c);
+
+/* The raw text of a raw section ([tags]), same line numbers as the file;
+ * NULL when the file has no such section.  Borrowed. */
+const char *ps_config_raw(const struct ps_config *c, const char *section);
 
 /* 1 if the section appears (even empty), else 0. */
 int ps_config_has_section(const struct ps_config *c, const char *section);

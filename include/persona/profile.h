@@ -8,7 +8,11 @@
  * weight and words), text_vector {file, row} or null, interest_tags
  * (category:<top categories>, topic:<id> for topics above a weight),
  * RFM scores and tier, lifecycle stage and price sensitivity (rfm.h; also
- * stored as the tags rfm:<tier>, lifecycle:<stage>, price:<level>).
+ * stored as the tags rfm:<tier>, lifecycle:<stage>, price:<level>), and
+ * the tags of the user's tag rules that hold (tag = rule name).  Rules see
+ * every feature column, segment, segment_name, segment_distance, rfm_r,
+ * rfm_f, rfm_m, rfm_tier, lifecycle, price_sensitivity, topic_<k> and the
+ * users table's columns (numeric when every value is a number).
  * Per segment: size, share, mean and z-score of every numeric feature,
  * category shares, topic distribution (mean mix), tag distribution, mean
  * text vector, example texts and a persona card text.
@@ -40,12 +44,14 @@ struct ps_profile_params {
     double topic_tag_min;       /* weight for a topic:<id> interest tag (default 0.25) */
     struct ps_lifecycle_params life;  /* lifecycle thresholds (rfm.h defaults) */
     struct ps_price_params price;     /* price sensitivity thresholds (rfm.h defaults) */
+    const char *tag_rules;      /* tag rule source (tagrule.h) or NULL; borrowed */
+    const char *tag_rules_name; /* its file name in messages */
 };
 
 struct ps_profile_params ps_profile_default_params(void);
 
 struct ps_profile_summary {
-    long n_users, n_segments, n_topics, n_tags, n_with_topics, n_with_vector;
+    long n_users, n_segments, n_topics, n_tags, n_with_topics, n_with_vector, n_rule_tags;
 };
 
 /* Builds and stores the snapshot of run_id (one transaction: all or

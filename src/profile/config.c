@@ -27,8 +27,13 @@ struct sect {
     int line;
 };
 
+/* Sections whose lines are kept verbatim (not parsed as key = value). */
+static const char *const RAW_SECTIONS[] = {"tags", NULL};
+
 struct ps_config {
     char *name, *dir;
+    struct ps_buf raw[1];     /* per RAW_SECTIONS entry: the file's lines, blank outside it */
+    int has_raw[1];
     struct entry *e;
     size_t n, cap;
     struct sect *s;
@@ -63,7 +68,9 @@ int ps_config_parse(struct ps_config **out, const char *name, const char *text,
     const char *slash = strrchr(name, '/');
     c->dir = slash ? ps_xstrndup(name, (size_t)(slash - name) + (slash == name)) : ps_xstrdup(".");
     char *buf = ps_xstrdup(text), *p = buf, *section = NULL;
-    int line = 0, rc = PS_OK;
+    int line = 0, rc = PS_OK, raw = -1;
+    for (int i = 0; RAW_SECTIONS[i]; i++)
+        ps_buf_init(&c->raw[i]);
     *out = NULL;
     if (strncmp(p, "\xEF\xBB\xBF", 3) == 0)
         p += 3;
@@ -74,7 +81,17 @@ int ps_config_parse(struct ps_config **out, const char *name, const char *text,
         if (end > p && end[-1] == '\r')
             end--;
         char *l = trim(p, end);
+        char *rawline = p;
+        size_t rawlen = (size_t)(end - p);
         p = next;
+        for (int i = 0; RAW_SECTIONS[i]; i++) {
+            /* Keep line numbers: every line of the file is one line here. */
+            if (i == raw && *l != '[')
+                ps_buf_append(&c->raw[i], rawline, rawlen);
+            ps_buf_putc(&c->raw[i], '\n');
+        }
+        if (raw >= 0 && *l != '[')
+            continue;
         if (!*l || *l == '#' || *l == ';')
             continue;
         if (*l == '[') {
@@ -103,6 +120,12 @@ int ps_config_parse(struct ps_config **out, const char *name, const char *text,
             c->s[c->n_s].name = ps_xstrdup(sn);
             c->s[c->n_s].line = line;
             section = c->s[c->n_s++].name;
+            raw = -1;
+            for (int i = 0; RAW_SECTIONS[i]; i++)
+                if (strcmp(sn, RAW_SECTIONS[i]) == 0) {
+                    raw = i;
+                    c->has_raw[i] = 1;
+                }
             continue;
         }
         char *eq = strchr(l, '=');
@@ -214,6 +237,8 @@ void ps_config_free(struct ps_config *c)
     }
     for (size_t i = 0; i < c->n_s; i++)
         free(c->s[i].name);
+    for (int i = 0; RAW_SECTIONS[i]; i++)
+        ps_buf_release(&c->raw[i]);
     free(c->e);
     free(c->s);
     free(c->name);
@@ -223,6 +248,14 @@ void ps_config_free(struct ps_config *c)
 
 const char *ps_config_name(const struct ps_config *c) { return c->name; }
 const char *ps_config_dir(const struct ps_config *c) { return c->dir; }
+
+const char *ps_config_raw(const struct ps_config *c, const char *section)
+{
+    for (int i = 0; RAW_SECTIONS[i]; i++)
+        if (strcmp(section, RAW_SECTIONS[i]) == 0)
+            return c->has_raw[i] ? c->raw[i].data : NULL;
+    return NULL;
+}
 
 int ps_config_has_section(const struct ps_config *c, const char *section)
 {
@@ -380,6 +413,9 @@ int ps_config_check_unused(const struct ps_config *c, const char *const *known_s
 uint64_t ps_config_section_hash(const struct ps_config *c, const char *section)
 {
     uint64_t h = ps_hash64(section, strlen(section), 0x5eed);
+    const char *r = ps_config_raw(c, section);
+    if (r)
+        h = ps_hash64(r, strlen(r), h);
     for (size_t i = 0; i < c->n; i++) {
         if (strcmp(c->e[i].section, section) != 0)
             continue;

@@ -20,6 +20,7 @@
 #include "persona/report.h"
 #include "persona/segment.h"
 #include "persona/store.h"
+#include "persona/tagrule.h"
 #include "persona/textprep.h"
 #include "persona/timeparse.h"
 #include "vectors.h"
@@ -868,6 +869,8 @@ static int run_profiles(struct run *r, void *arg, struct ps_run_stage *st, struc
     pp.users_csv = a->have_users ? uc : NULL;
     pp.texts_csv = a->have_texts ? tc : NULL;
     pp.vectors = a->have_vectors ? vec : NULL;
+    pp.tag_rules = ps_config_raw(r->cfg, "tags");
+    pp.tag_rules_name = ps_config_name(r->cfg);
     struct ps_profile_summary sum;
     memset(&sum, 0, sizeof sum);
     int rc = ps_profile_build(&pp, r->pool, r->store, r->res->run_id, &sum, err);
@@ -875,8 +878,9 @@ static int run_profiles(struct run *r, void *arg, struct ps_run_stage *st, struc
         r->snapshot_from_key = r->res->run_id;
         st->rows_in = sum.n_users;
         st->rows_out = sum.n_users;
-        snprintf(st->note, sizeof st->note, "snapshot %lld: %ld segments, %ld topics, %ld tags",
-                 (long long)r->res->run_id, sum.n_segments, sum.n_topics, sum.n_tags);
+        snprintf(st->note, sizeof st->note, "snapshot %lld: %ld segments, %ld topics, %ld tags "
+                 "(%ld from tag rules)", (long long)r->res->run_id, sum.n_segments, sum.n_topics,
+                 sum.n_tags, sum.n_rule_tags);
     }
     free(f);
     free(m);
@@ -1066,6 +1070,15 @@ int ps_run(const struct ps_run_params *p, struct ps_run_result *res, struct ps_e
     }
     if ((rc = ps_config_check_unused(r.cfg, KNOWN_SECTIONS, err)))
         goto done;
+    const char *rules_src = ps_config_raw(r.cfg, "tags");
+    if (rules_src) {
+        /* Syntax now; field names are checked when the profiles exist. */
+        struct ps_tagrules *rs = NULL;
+        rc = ps_tagrules_parse(rules_src, strlen(rules_src), ps_config_name(r.cfg), &rs, err);
+        ps_tagrules_free(rs);
+        if (rc)
+            goto done;
+    }
 
     /* Workspace and store. */
     if ((rc = make_dir(r.ws, err)))
@@ -1188,6 +1201,7 @@ int ps_run(const struct ps_run_params *p, struct ps_run_result *res, struct ps_e
         struct profile_arg pa = {topics_on, in[3].present, in[1].present, have_vectors};
         uint64_t kp = mix(mix(mix(mix(ps_config_section_hash(r.cfg, "profile"), ks), kt), kv),
                           mix(in[3].key, in[1].key));
+        kp = mix(kp, ps_config_section_hash(r.cfg, "tags"));
         rc = stage(&r, "profiles", kp, NULL, run_profiles, &pa, err);
         res->snapshot = r.snapshot_from_key;
     }

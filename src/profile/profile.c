@@ -11,6 +11,7 @@
 #include "persona/reader.h"
 #include "persona/segment.h"
 #include "persona/store.h"
+#include "persona/tagrule.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -206,6 +207,133 @@ static int count_cmp(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
+/* A numeric attribute: every non-empty value parses as a number. */
+static int attr_numeric(json_t **attrs, uint32_t n, const char *key)
+{
+    int any = 0;
+    for (uint32_t u = 0; u < n; u++) {
+        const char *v = json_string_value(json_object_get(attrs[u], key));
+        if (!v || !*v)
+            continue;
+        char *end;
+        strtod(v, &end);
+        if (*end)
+            return 0;
+        any = 1;
+    }
+    return any;
+}
+
+/* Builds the column view of every profile field (docs/profiles.md, "Tag
+ * rules") and evaluates the rules on it. */
+static int eval_rules(const struct ps_profile_params *p, const struct ps_ftable *t,
+                      const struct ps_segment_model *m, const int32_t *labels, const float *dist,
+                      const struct ps_rfm_score *rfm, const char **tier_s, const char **life_s,
+                      const char **price_s, const struct idmat *topics, int K, json_t **attrs,
+                      struct ps_strmap *umap, struct ps_tagrules **rules, uint8_t **out,
+                      struct ps_err *err)
+{
+    size_t n = t->n_rows;
+    int cap = t->n_cols + 16 + K + 64, nc = 0;
+    const char **names = ps_xcalloc((size_t)cap, sizeof *names);
+    const double **num = ps_xcalloc((size_t)cap, sizeof *num);
+    const char ***str = ps_xcalloc((size_t)cap, sizeof *str);
+    double **own_num = ps_xcalloc((size_t)cap, sizeof *own_num);
+    const char ***own_str = ps_xcalloc((size_t)cap, sizeof *own_str);
+    char **own_names = ps_xcalloc((size_t)cap, sizeof *own_names);
+#define NEW_NUM(nm) (names[nc] = (nm), own_num[nc] = ps_xmalloc((n + 1) * sizeof(double)), \
+                     num[nc] = own_num[nc], own_num[nc++])
+#define NEW_STR(nm) (names[nc] = (nm), own_str[nc] = ps_xcalloc(n + 1, sizeof(char *)), \
+                     str[nc] = own_str[nc], own_str[nc++])
+    for (int c = 0; c < t->n_cols; c++) {
+        if (t->is_text[c]) {
+            const char **v = NEW_STR(t->names[c]);
+            for (size_t i = 0; i < n; i++)
+                v[i] = t->text[c][i] < 0 ? NULL : ps_strmap_key(t->dict[c], (uint32_t)t->text[c][i], NULL);
+        } else {
+            double *v = NEW_NUM(t->names[c]);
+            for (size_t i = 0; i < n; i++)
+                v[i] = t->num[i * t->n_cols + c];
+        }
+    }
+    double *seg = NEW_NUM("segment"), *sd = NEW_NUM("segment_distance");
+    const char **sn = NEW_STR("segment_name");
+    double *rr = NEW_NUM("rfm_r"), *rf = NEW_NUM("rfm_f"), *rm = NEW_NUM("rfm_m");
+    const char **ti = NEW_STR("rfm_tier"), **li = NEW_STR("lifecycle"), **pr = NEW_STR("price_sensitivity");
+    for (size_t i = 0; i < n; i++) {
+        seg[i] = labels[i];
+        sd[i] = dist[i];
+        sn[i] = m->names[labels[i]];
+        rr[i] = tier_s[i] ? rfm[i].r : NAN;
+        rf[i] = tier_s[i] ? rfm[i].f : NAN;
+        rm[i] = tier_s[i] ? rfm[i].m : NAN;
+        ti[i] = tier_s[i];
+        li[i] = life_s[i];
+        pr[i] = price_s[i];
+    }
+    for (int q = 0; q < K; q++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "topic_%d", q);
+        own_names[nc] = ps_xstrdup(nm);
+        double *v = NEW_NUM(own_names[nc]);
+        for (size_t i = 0; i < n; i++) {
+            const float *row = idmat_row(topics, ps_ftable_user(t, i));
+            v[i] = row && (int)topics->cols == K ? row[q] : NAN;
+        }
+    }
+    uint32_t nu = ps_strmap_count(umap);
+    if (nu) {
+        const char *key;
+        json_t *val;
+        json_object_foreach(attrs[0], key, val) {
+            int dup = 0;
+            for (int c = 0; c < nc; c++)
+                dup |= strcmp(names[c], key) == 0;
+            if (dup || nc >= cap)
+                continue;
+            own_names[nc] = ps_xstrdup(key);
+            int isnum = attr_numeric(attrs, nu, key);
+            if (isnum) {
+                double *v = NEW_NUM(own_names[nc]);
+                for (size_t i = 0; i < n; i++) {
+                    const char *u = ps_ftable_user(t, i);
+                    int64_t a = ps_strmap_find(umap, u, strlen(u));
+                    const char *sv = a >= 0 ? json_string_value(json_object_get(attrs[a], key)) : NULL;
+                    v[i] = sv && *sv ? strtod(sv, NULL) : NAN;
+                }
+            } else {
+                const char **v = NEW_STR(own_names[nc]);
+                for (size_t i = 0; i < n; i++) {
+                    const char *u = ps_ftable_user(t, i);
+                    int64_t a = ps_strmap_find(umap, u, strlen(u));
+                    v[i] = a >= 0 ? json_string_value(json_object_get(attrs[a], key)) : NULL;
+                }
+            }
+        }
+    }
+#undef NEW_NUM
+#undef NEW_STR
+    struct ps_table_view view = {n, nc, names, num, (const char *const *const *)str};
+    int rc = ps_tagrules_parse(p->tag_rules, strlen(p->tag_rules),
+                               p->tag_rules_name ? p->tag_rules_name : "<rules>", rules, err);
+    if (!rc) {
+        *out = ps_xmalloc((size_t)ps_tagrules_count(*rules) * n + 1);
+        rc = ps_tagrules_eval(*rules, &view, *out, err);
+    }
+    for (int c = 0; c < nc; c++) {
+        free(own_num[c]);
+        free(own_str[c]);
+        free(own_names[c]);
+    }
+    free(names);
+    free(num);
+    free(str);
+    free(own_num);
+    free(own_str);
+    free(own_names);
+    return rc;
+}
+
 int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
                      struct ps_store *s, int64_t run_id, struct ps_profile_summary *sum,
                      struct ps_err *err)
@@ -290,6 +418,9 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
     long *tagcount = NULL; /* k x n_tags, grown */
     size_t tagcount_cap = 0;
 
+    const char **tier_s = NULL, **life_s = NULL, **price_s = NULL;
+    struct ps_tagrules *rules = NULL;
+    uint8_t *rule_out = NULL;
     /* RFM over the whole population, then lifecycle and price per user. */
     struct ps_rfm_score *rfm = ps_xcalloc(t.n_rows + 1, sizeof *rfm);
     int c_rec = ps_ftable_column(&t, "recency_days"), c_freq = ps_ftable_column(&t, "frequency");
@@ -308,6 +439,25 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
         if (rc)
             goto accum_done;
     }
+    tier_s = ps_xcalloc(t.n_rows + 1, sizeof *tier_s);
+    life_s = ps_xcalloc(t.n_rows + 1, sizeof *life_s);
+    price_s = ps_xcalloc(t.n_rows + 1, sizeof *price_s);
+    for (size_t i = 0; i < t.n_rows; i++) {
+        if (have_rfm) {
+            tier_s[i] = ps_rfm_segment_name(rfm[i].segment);
+            life_s[i] = ps_lifecycle_name(ps_lifecycle_stage(&p->life, t.num[i * nc + c_rec],
+                                                             t.num[i * nc + c_freq],
+                                                             c_ten >= 0 ? t.num[i * nc + c_ten] : NAN));
+        }
+        if (c_price >= 0)
+            price_s[i] = ps_price_sensitivity_name(
+                ps_price_sensitivity(&p->price, t.num[i * nc + c_price], NAN, NAN));
+    }
+    /* Tag rules over every profile field. */
+    if (p->tag_rules && (rc = eval_rules(p, &t, &m, labels, dist, rfm, tier_s, life_s, price_s,
+                                         &topics, K, attrs, umap, &rules, &rule_out, err)))
+        goto accum_done;
+    int n_rules = rules ? ps_tagrules_count(rules) : 0;
     if ((rc = ps_store_begin(s, err)))
         goto accum_done;
     in_tx = 1;
@@ -353,10 +503,8 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
         const char *tier = NULL, *stage = NULL, *price = NULL;
         int n_tags = 0;
         if (have_rfm) {
-            double rec = t.num[i * nc + c_rec], fr = t.num[i * nc + c_freq];
-            double ten = c_ten >= 0 ? t.num[i * nc + c_ten] : NAN;
-            tier = ps_rfm_segment_name(rfm[i].segment);
-            stage = ps_lifecycle_name(ps_lifecycle_stage(&p->life, rec, fr, ten));
+            tier = tier_s[i];
+            stage = life_s[i];
             json_t *rj = json_object();
             json_object_set_new(rj, "r", json_integer(rfm[i].r));
             json_object_set_new(rj, "f", json_integer(rfm[i].f));
@@ -371,8 +519,7 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
             tags_of[n_tags++] = ps_xstrdup(buf);
         }
         if (c_price >= 0) {
-            price = ps_price_sensitivity_name(
-                ps_price_sensitivity(&p->price, t.num[i * nc + c_price], NAN, NAN));
+            price = price_s[i];
             json_object_set_new(doc, "price_sensitivity", json_string(price));
             char buf[64];
             snprintf(buf, sizeof buf, "price:%s", price);
@@ -452,6 +599,24 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
                 rc = ps_store_tag_put(s, run_id, uid, tags_of[j], NAN, err);
             sum->n_tags++;
             free(tags_of[j]);
+        }
+        for (int q = 0; q < n_rules; q++) {
+            if (!rule_out[(size_t)q * t.n_rows + i])
+                continue;
+            const char *name = ps_tagrules_name(rules, q);
+            json_array_append_new(sys, json_string(name));
+            uint32_t id = ps_strmap_intern(tagmap, name, strlen(name), NULL);
+            size_t need = (size_t)(id + 1) * (size_t)k;
+            if (need > tagcount_cap) {
+                size_t old = tagcount_cap;
+                tagcount = ps_xgrow(tagcount, &tagcount_cap, need, sizeof *tagcount);
+                memset(tagcount + old, 0, (tagcount_cap - old) * sizeof *tagcount);
+            }
+            tagcount[(size_t)id * k + seg]++;
+            if (!rc)
+                rc = ps_store_tag_put(s, run_id, uid, name, NAN, err);
+            sum->n_tags++;
+            sum->n_rule_tags++;
         }
         json_object_set_new(doc, "interest_tags", tg);
         json_object_set_new(doc, "tags", sys);
@@ -604,6 +769,11 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
         in_tx = 0;
     }
 accum_done:
+    ps_tagrules_free(rules);
+    free(rule_out);
+    free(tier_s);
+    free(life_s);
+    free(price_s);
     free(rfm);
     free(size);
     free(fsum);

@@ -57,6 +57,42 @@ changed=$(awk -F, 'NR==FNR { if (FNR > 1) l[$1] = $5; next } FNR > 1 && ($1 in l
 json_sum=$(grep -o '"lifecycle_changes":\[.*\]' "$TMP/out" | grep -oE ',[0-9]+\]' | tr -dc '0-9\n' | awk '{ s += $1 } END { print s + 0 }')
 expect_eq "lifecycle changes match the exports" "$json_sum" "$changed"
 
+# Tag rules in [tags]: counts against awk over features.csv and users.csv.
+cp "$D/persona.conf" "$D/rules.conf"
+cat >> "$D/rules.conf" <<'EOR'
+
+[tags]
+churn_risk  = recency_days > 60 and frequency >= 3
+phone_fan   = top_category_1 in ("phone", "tablet")
+night_owl   = (share_night > 0.3
+               or share_night > 2 * share_morning)
+young_city  = age < 30 and city in ("上海", "北京")
+EOR
+expect_ok "run with tag rules" "$PERSONA" run "$D/rules.conf" -q -t 2
+snap=$(sed -n 's/^run [0-9]*: snapshot \([0-9]*\),.*/\1/p' "$TMP/out")
+"$PERSONA" profile export --format csv --workspace "$W" > "$TMP/t.csv"
+col() { head -1 "$W/features.csv" | tr , '\n' | grep -nx "$1" | cut -d: -f1; }
+rd=$(col recency_days); fq=$(col frequency); tc=$(col top_category_1); sn=$(col share_night); sm=$(col share_morning)
+want_churn=$(awk -F, -v a=$rd -v b=$fq 'NR > 1 && $a != "" && $a > 60 && $b >= 3' "$W/features.csv" | wc -l)
+want_phone=$(awk -F, -v a=$tc 'NR > 1 && ($a == "phone" || $a == "tablet")' "$W/features.csv" | wc -l)
+want_night=$(awk -F, -v a=$sn -v b=$sm 'NR > 1 && $a != "" && ($a > 0.3 || ($b != "" && $a > 2 * $b))' "$W/features.csv" | wc -l)
+want_young=$(awk -F, 'NR == FNR { if (FNR > 1 && $4 != "" && $4 < 30 && ($5 == "上海" || $5 == "北京")) y[$1] = 1; next }
+  FNR > 1 && ($1 in y)' "$W/clean/users.csv" "$W/features.csv" | wc -l)
+has() { awk -F, -v t="$1" 'NR > 1 { n = split($7, a, ";"); for (i = 1; i <= n; i++) if (a[i] == t) c++ } END { print c + 0 }' "$TMP/t.csv"; }
+expect_eq "churn_risk users" "$(has churn_risk)" "$want_churn"
+expect_eq "phone_fan users" "$(has phone_fan)" "$want_phone"
+expect_eq "night_owl users" "$(has night_owl)" "$want_night"
+expect_eq "young_city users (users table attributes)" "$(has young_city)" "$want_young"
+if [ "$want_phone" -gt 0 ] && [ "$want_night" -gt 0 ] && [ "$want_young" -gt 0 ]; then ok "rules select someone"; else bad "rules select someone"; fi
+printf '[input.events]\npath = %s/events.csv\n[tags]\nx = recency > 3\n' "$D" > "$TMP/r1.conf"
+expect_fail 1 "unknown field in a rule" "$PERSONA" run "$TMP/r1.conf" -q
+expect_grep "rule error points at config line and column" 'r1.conf:4:5: unknown field "recency" in rule "x"; did you mean "recency_days"' "$TMP/err"
+mkdir -p "$TMP/r2"
+printf '[input.events]\npath = %s/events.csv\n[tags]\n\nx = recency_days >> 3\n' "$D" > "$TMP/r2/r2.conf"
+expect_fail 1 "rule syntax error" "$PERSONA" run "$TMP/r2/r2.conf" -q
+expect_grep "syntax error before any work" "^persona: error: .*r2.conf:5:19: expected an expression" "$TMP/err"
+if [ -e "$TMP/r2/workspace" ]; then bad "syntax error wrote nothing"; else ok "syntax error wrote nothing"; fi
+
 expect_fail 2 "diff needs --from" "$PERSONA" profile diff --to 2 --workspace "$W"
 expect_fail 1 "diff unknown run" "$PERSONA" profile diff --from 1 --to 99 --workspace "$W"
 expect_grep "unknown run message" "no finished run 99" "$TMP/err"
