@@ -210,6 +210,11 @@ int ps_npy_reader_open(struct ps_npy_reader **out, const char *path, struct ps_e
     rc = parse_dict(path, dict, &r->rows, &r->cols, err);
     if (rc)
         goto done;
+    if (r->cols != 0 && r->rows > (SIZE_MAX / sizeof(float)) / r->cols) {
+        rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s: npy shape (%zu, %zu) is too large", path,
+                        r->rows, r->cols);
+        goto done;
+    }
     r->data_offset = (long)(pre_len + hl);
     if (fseek(r->fp, 0, SEEK_END) != 0) {
         rc = ps_err_set(err, PS_ERR_IO, "%s: cannot seek", path);
@@ -244,6 +249,8 @@ int ps_npy_reader_read(struct ps_npy_reader *r, size_t first, size_t n, float *d
     if (first > r->rows || n > r->rows - first)
         return ps_err_set(err, PS_ERR_USAGE, "%s: rows %zu..%zu out of range (%zu rows)",
                           r->path, first, first + n, r->rows);
+    if (n == 0 || r->cols == 0)
+        return PS_OK; /* nothing to read (shape (N, 0) is a valid empty matrix) */
     if (fseek(r->fp, r->data_offset + (long)(first * r->cols * sizeof(float)), SEEK_SET) != 0 ||
         fread(dst, sizeof(float) * r->cols, n, r->fp) != n)
         return ps_err_set(err, PS_ERR_IO, "%s: read failed", r->path);
