@@ -65,7 +65,18 @@ static const char DEMO_CONF[] =
     "\n"
     "[report]\n"
     "title = Demo shop - persona report\n"
-    "max_points = 2000          # users drawn in the PCA scatter\n";
+    "max_points = 2000          # users drawn in the PCA scatter\n"
+    "\n"
+    "[tags]\n"
+    "# Tag rules, one per line: a user gets the tag when the condition holds.\n"
+    "# Fields: every feature column, segment, segment_name, rfm_tier, lifecycle,\n"
+    "# price_sensitivity, topic_<k>, the users table's columns.  Grammar and\n"
+    "# functions: docs/tags.md.  This section ends at the next [section].\n"
+    "churn_risk  = recency_days > 60 and frequency >= 3\n"
+    "big_spender = total_spend >= p90(total_spend)\n"
+    "phone_fan   = top_category_1 in (\"phone\", \"tablet\")\n"
+    "night_owl   = share_night > 0.3\n"
+    "young_parent_like = age < 35 and top_category_1 in (\"baby\", \"food\")\n";
 
 int ps_run_write_demo_config(const char *path, struct ps_err *err)
 {
