@@ -182,6 +182,22 @@ TEST(tagrule_strings_and_membership)
     check_rows(src, w, 14);
 }
 
+TEST(tagrule_rule_references)
+{
+    /* A rule can use the result of any rule above it; a column of the
+     * same name wins over a rule. */
+    const char *src =
+        "churn_risk = recency_days > 60 and frequency >= 3\n"
+        "phone = top_category_1 in (\"手机\", \"平板\")\n"
+        "phone_churn = churn_risk and phone\n"
+        "either = not churn_risk or phone == true\n"
+        "frequency = total_spend > 400\n"           /* a rule named like a column */
+        "uses_column = frequency >= 10\n";          /* ... the column is used */
+    const char *w[] = { "01001001", "11000101", "01000001", "11110111", "10000011",
+                        "00000001" };
+    check_rows(src, w, 6);
+}
+
 TEST(tagrule_chinese_rule_names_and_layout)
 {
     /* Comments, blank lines, CRLF, a BOM, continuation lines (backslash and
@@ -464,8 +480,14 @@ TEST(tagrule_bind_errors)
               "tags.rules:1:5: unknown field \"zzz\" in rule \"a\"");
     CHECK_ERR("a = 城 == \"x\"", PS_ERR_BAD_INPUT,
               "tags.rules:1:5: unknown field \"城\" in rule \"a\"; did you mean \"城市\"?");
-    CHECK_ERR("a = frequency > 1\nb = a and frequency > 2", PS_ERR_BAD_INPUT,
-              "tags.rules:2:5: unknown field \"a\" (rules cannot refer to other rules) in rule \"b\"");
+    CHECK_ERR("a = b and frequency > 2\nb = frequency > 1", PS_ERR_BAD_INPUT,
+              "tags.rules:1:5: rule \"b\" is not defined above this line (rules can use only "
+              "earlier rules) in rule \"a\"");
+    CHECK_ERR("a = a or frequency > 2", PS_ERR_BAD_INPUT,
+              "tags.rules:1:5: rule \"a\" is not defined above this line (rules can use only "
+              "earlier rules) in rule \"a\"");
+    CHECK_ERR("a = frequency > 1\nb = a + 1 > 0", PS_ERR_BAD_INPUT,
+              "tags.rules:2:7: '+' needs numbers, got a condition in rule \"b\"");
     CHECK_ERR("a = top_category_1 > 3", PS_ERR_BAD_INPUT,
               "tags.rules:1:20: cannot compare a string with a number in rule \"a\"");
     CHECK_ERR("a = frequency + 1", PS_ERR_BAD_INPUT,

@@ -11,7 +11,8 @@
  * Expressions have numbers and UTF-8 strings, comparisons (< <= > >= ==
  * !=), and/or/not, arithmetic (+ - * /, unary -), parentheses, population
  * statistics over a field (pNN(f), percentile(f, q), median, mean, min,
- * max), membership (`x in (...)`, `x not in (...)`) and missing(f).  The
+ * max), membership (`x in (...)`, `x not in (...)`), missing(f) and the
+ * result of any rule defined above (a column of the same name wins).  The
  * grammar (EBNF) and every rule of the semantics are in docs/tags.md; in
  * short: a missing value is NaN (numbers) or NULL/"" (strings);
  * arithmetic propagates it (x / 0 is missing too); any comparison or
@@ -20,7 +21,7 @@
  * The parser is recursive descent into an AST (no eval of any kind).
  * Three phases, each with its own errors:
  *   1. parse (ps_tagrules_parse / _load): syntax, UTF-8, limits;
- *   2. bind (inside ps_tagrules_bind / _eval): field names and types
+ *   2. bind (inside ps_tagrules_bind / _eval): field and rule names, types
  *      against a table view ("unknown field", "cannot compare a number
  *      with a string", a rule that is not a condition);
  *   3. evaluate (ps_tagrules_eval): column-oriented over the whole view;

@@ -992,9 +992,11 @@ int ps_tagrules_load(const char *path, struct ps_tagrules **out, struct ps_err *
 struct binding {
     const struct ps_tagrules *rs;
     const struct ps_table_view *t;
-    int *col;               /* [n_nodes] N_FIELD: column index */
+    int *col;               /* [n_nodes] N_FIELD: column index, or -1 - j for the
+                               result of rule j (an earlier rule) */
     uint8_t *type;          /* [n_nodes] enum val_type */
     double *stat;           /* [n_nodes] N_STAT: value */
+    const uint8_t *out;     /* eval: the output matrix, for rule references */
     struct ps_err *err;
 };
 
@@ -1073,10 +1075,16 @@ static int bind_node(struct binding *b, const struct rule *r, const struct node 
     case N_FIELD: {
         int c = find_col(b->t, n->str);
         if (c < 0) {
-            /* A known rule name is a likely mistake worth its own hint. */
-            if (ps_tagrules_find(b->rs, n->str) >= 0)
-                return berr(b, n, r, "unknown field \"%s\" (rules cannot refer to other rules)",
-                            n->str);
+            /* Not a column: the result of an earlier rule (columns win). */
+            int j = ps_tagrules_find(b->rs, n->str), self = (int)(r - b->rs->rules);
+            if (j >= 0 && j < self) {
+                b->col[n->id] = -1 - j;
+                ty[n->id] = V_BOOL;
+                return PS_OK;
+            }
+            if (j >= 0)
+                return berr(b, n, r, "rule \"%s\" is not defined above this line (rules can use "
+                            "only earlier rules)", n->str);
             const char *near = nearest_col(b->t, n->str);
             if (near)
                 return ps_err_set(b->err, PS_ERR_BAD_INPUT,
@@ -1385,7 +1393,8 @@ static void eval_node(const struct binding *b, const struct node *n, size_t r0, 
     case N_STAT: for (size_t i = 0; i < m; i++) od[i] = b->stat[n->id]; return;
     case N_FIELD: {
         int c = b->col[n->id];
-        if (ty == V_NUM) memcpy(od, b->t->num[c] + r0, m * sizeof *od);
+        if (c < 0) memcpy(ob, b->out + (size_t)(-1 - c) * b->t->n_rows + r0, m);
+        else if (ty == V_NUM) memcpy(od, b->t->num[c] + r0, m * sizeof *od);
         else for (size_t i = 0; i < m; i++) os[i] = b->t->str[c][r0 + i];
         return;
     }
@@ -1503,7 +1512,7 @@ static void eval_node(const struct binding *b, const struct node *n, size_t r0, 
 int ps_tagrules_eval(const struct ps_tagrules *rs, const struct ps_table_view *t,
                      uint8_t *out, struct ps_err *err)
 {
-    struct binding b = { .rs = rs, .t = t, .err = err };
+    struct binding b = { .rs = rs, .t = t, .out = out, .err = err };
     int rc = bind_all(&b);
     if (rc) goto done;
     if (t->n_rows > 0 && rs->n_rules > 0 && !out) {
