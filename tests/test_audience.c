@@ -205,3 +205,58 @@ TEST(audience_planted_uplift_recovered)
     if (test_failures)
         fprintf(stderr, "  lift %.4f [%.4f, %.4f]\n", l.abs, l.abs_lo, l.abs_hi);
 }
+
+TEST(audience_interval_coverage)
+{
+    /* Over 100 simulated campaigns (seeds 1..100) the 95% interval of the
+     * conversion lift must contain the planted +0.04 about 95% of the time:
+     * a binomial(100, 0.95) lies in [88, 99] with probability > 0.99 (an
+     * interval far too wide would cover every time). */
+    struct ps_err err = {0};
+    struct ps_audience_params p = ps_audience_default_params();
+    struct ps_audience_summary s;
+    const char *prof = write_profiles("aud_profiles5.csv", 0);
+    p.name = "coverage";
+    p.holdout = 0.30;
+    const char *aud = test_tmp("aud5.csv"), *outc = test_tmp("outcomes5.csv");
+    CHECK_INT(ps_audience_create(prof, &p, aud, &s, &err), PS_OK);
+    static struct row a[1000];
+    CHECK_INT(read_audience(aud, a, 1000), 1000);
+    static uint8_t treat[1000];
+    for (int i = 0; i < 1000; i++)
+        treat[i] = strcmp(a[i].group, "treatment") == 0;
+    int covered = 0;
+    for (int seed = 1; seed <= 100; seed++) {
+        CHECK_INT(ps_audience_simulate(aud, 0.10, 0.04, (uint64_t)seed, outc, &err), PS_OK);
+        FILE *f = fopen(outc, "r");
+        if (!f)
+            break;
+        char line[128];
+        static uint8_t ct[1000], cc[1000];
+        static double st[1000], sc[1000];
+        size_t nt = 0, nc = 0;
+        fgets(line, sizeof line, f);
+        for (int i = 0; i < 1000 && fgets(line, sizeof line, f); i++) {
+            char *c1 = strchr(line, ',');
+            int conv = c1 ? c1[1] == '1' : 0;
+            double spend = c1 ? strtod(strchr(c1 + 1, ',') + 1, NULL) : 0;
+            if (treat[i]) {
+                ct[nt] = (uint8_t)conv;
+                st[nt++] = spend;
+            } else {
+                cc[nc] = (uint8_t)conv;
+                sc[nc++] = spend;
+            }
+        }
+        fclose(f);
+        struct ps_group_stats gt, gc;
+        struct ps_lift l;
+        ps_group_stats(ct, st, nt, &gt);
+        ps_group_stats(cc, sc, nc, &gc);
+        if (ps_lift(&gt, &gc, &l, NULL) == PS_OK && l.abs_lo <= 0.04 && 0.04 <= l.abs_hi)
+            covered++;
+    }
+    if (covered < 88 || covered > 99 || getenv("PERSONA_DEBUG"))
+        fprintf(stderr, "  covered %d of 100\n", covered);
+    CHECK(covered >= 88 && covered <= 99);
+}
