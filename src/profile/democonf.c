@@ -41,6 +41,7 @@ static const char DEMO_CONF[] =
     "scale = standard\n"
     "k = 6                      # 0 = choose k in k_min..k_max by silhouette\n"
     "n_init = 4\n"
+    "silhouette_max = 5000      # silhouette on a sample of this many users (quadratic cost)\n"
     "lang = en                  # segment names: en or zh\n"
     "\n"
     "[topics]\n"

@@ -435,7 +435,7 @@ static int read_segment_params(struct run *r, struct ps_segment_params *sp, char
     struct ps_config *c = r->cfg;
     const char *cols = "all", *scale = NULL, *alg = NULL;
     long k = 0, kmin = sp->k_min, kmax = sp->k_max, n_init = sp->km.n_init, max_iter = sp->km.max_iter;
-    long seed = (long)r->seed;
+    long seed = (long)r->seed, sil = (long)sp->silhouette_max;
     *cols_owned = NULL;
     if (ps_config_str(c, "segment", "columns", &cols, err) ||
         ps_config_long(c, "segment", "k", 0, 256, &k, err) ||
@@ -444,6 +444,7 @@ static int read_segment_params(struct run *r, struct ps_segment_params *sp, char
         ps_config_long(c, "segment", "n_init", 1, 1000, &n_init, err) ||
         ps_config_long(c, "segment", "max_iter", 1, 100000, &max_iter, err) ||
         ps_config_long(c, "segment", "seed", 0, 0x7fffffffL, &seed, err) ||
+        ps_config_long(c, "segment", "silhouette_max", 0, 100000000L, &sil, err) ||
         ps_config_str(c, "segment", "scale", &scale, err) ||
         ps_config_str(c, "segment", "log1p", &sp->log1p, err) ||
         ps_config_str(c, "segment", "lang", &sp->lang, err) ||
@@ -467,6 +468,7 @@ static int read_segment_params(struct run *r, struct ps_segment_params *sp, char
     sp->km.n_init = (int)n_init;
     sp->km.max_iter = (int)max_iter;
     sp->km.seed = (uint64_t)seed;
+    sp->silhouette_max = (size_t)sil;
     if (scale) {
         int kind = ps_scaler_kind_parse(scale);
         if (kind < 0)
