@@ -24,7 +24,9 @@
     "recommend: train on events before TS, test on purchases at or after it; the\n"   \
     "hybrid recommender, the popularity baseline and a random baseline in one run.\n" \
     "  --events FILE         canonical events CSV (persona clean)\n"                 \
-    "  --workspace W         read W/clean/events.csv (and items, segment labels)\n"  \
+    "  --workspace W         read W/clean/events.csv (and texts, items, segment labels)\n"  \
+    "  --texts FILE          canonical texts CSV: reviews and comments on items\n" \
+    "                        count as basket events (reason \"reviewed X\")\n"      \
     "  --items FILE          canonical items CSV (catalogue)\n"                      \
     "  --segments FILE       labels.csv of persona segment (note: labels computed on\n" \
     "                        all events see the test period)\n"                       \
@@ -108,7 +110,7 @@ static int eval_recommend(int argc, char **argv)
     p.ks[0] = 5;
     p.ks[1] = 10;
     p.ks[2] = 20;
-    const char *events = NULL, *items = NULL, *segments = NULL, *workspace = NULL;
+    const char *events = NULL, *items = NULL, *texts = NULL, *segments = NULL, *workspace = NULL;
     int have_split = 0, json = 0;
     long threads = 0;
     for (int i = 1; i < argc; i++) {
@@ -122,6 +124,8 @@ static int eval_recommend(int argc, char **argv)
             events = v;
         } else if (opt_value(argc, argv, &i, "--items", NULL, &v, &missing)) {
             items = v;
+        } else if (opt_value(argc, argv, &i, "--texts", NULL, &v, &missing)) {
+            texts = v;
         } else if (opt_value(argc, argv, &i, "--segments", NULL, &v, &missing)) {
             segments = v;
         } else if (opt_value(argc, argv, &i, "--workspace", NULL, &v, &missing)) {
@@ -159,11 +163,14 @@ static int eval_recommend(int argc, char **argv)
         if (missing)
             return cli_usage_error("evaluate", "option '%s' needs a value", a);
     }
-    char wev[4096], wit[4096], wseg[4096];
+    char wev[4096], wit[4096], wseg[4096], wtx[4096];
     if (workspace) {
         snprintf(wev, sizeof wev, "%s/clean/events.csv", workspace);
         snprintf(wit, sizeof wit, "%s/clean/items.csv", workspace);
         snprintf(wseg, sizeof wseg, "%s/segment/labels.csv", workspace);
+        snprintf(wtx, sizeof wtx, "%s/clean/texts.csv", workspace);
+        if (!texts && file_exists(wtx))
+            texts = wtx;
         if (!events)
             events = wev;
         if (!items && file_exists(wit))
@@ -184,6 +191,7 @@ static int eval_recommend(int argc, char **argv)
     ps_interactions_init(&x);
     struct ps_pool *pool = NULL;
     if (ps_interactions_load_events(&x, events, &err) != PS_OK ||
+        (texts && ps_interactions_load_texts(&x, texts, &err) != PS_OK) ||
         (items && ps_interactions_load_items(&x, items, &err) != PS_OK) ||
         (segments && ps_interactions_load_segments(&x, segments, NULL, &err) != PS_OK)) {
         rc = cli_fail_err(&err);

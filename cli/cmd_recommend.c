@@ -17,6 +17,8 @@
     "       persona recommend --workspace W (--user U | --all) [options]\n"          \
     "\n"                                                                             \
     "  --events FILE         canonical events CSV (persona clean)\n"                \
+    "  --texts FILE          canonical texts CSV: reviews and comments on items\n" \
+    "                        count as basket events (reason \"reviewed X\")\n"      \
     "  --items FILE          canonical items CSV: catalogue and categories\n"       \
     "  --segments FILE       labels.csv of persona segment (segment names are read\n" \
     "                        from segments.csv beside it)\n"                         \
@@ -24,7 +26,7 @@
     "  --item-vectors X.npy  item vectors (float32, X.ids.txt names the rows) for\n" \
     "                        content similarity\n"                                   \
     "  --workspace W         read W/clean/events.csv, W/clean/items.csv and\n"      \
-    "                        W/segment/labels.csv (those that exist)\n"             \
+    "                        W/clean/texts.csv, W/segment/labels.csv (those that exist)\n"             \
     "  --user U              recommend for one user\n"                               \
     "  --all                 recommend for every user (batch)\n"                     \
     "  --n N                 recommendations per user (default 10)\n"               \
@@ -91,7 +93,8 @@ static int file_exists(const char *p)
 static int cmd_recommend_main(int argc, char **argv)
 {
     struct ps_rec_params p = ps_rec_default_params();
-    const char *events = NULL, *items = NULL, *segments = NULL, *names = NULL, *vectors = NULL;
+    const char *events = NULL, *items = NULL, *texts = NULL, *segments = NULL, *names = NULL;
+    const char *vectors = NULL;
     const char *workspace = NULL, *user = NULL, *category = NULL, *out = "-";
     int all = 0, explain = 0, quiet = 0;
     long threads = 0;
@@ -110,6 +113,8 @@ static int cmd_recommend_main(int argc, char **argv)
             events = v;
         } else if (opt_value(argc, argv, &i, "--items", NULL, &v, &missing)) {
             items = v;
+        } else if (opt_value(argc, argv, &i, "--texts", NULL, &v, &missing)) {
+            texts = v;
         } else if (opt_value(argc, argv, &i, "--segments", NULL, &v, &missing)) {
             segments = v;
         } else if (opt_value(argc, argv, &i, "--segment-names", NULL, &v, &missing)) {
@@ -146,11 +151,14 @@ static int cmd_recommend_main(int argc, char **argv)
         if (missing)
             return cli_usage_error("recommend", "option '%s' needs a value", a);
     }
-    char wev[4096], wit[4096], wseg[4096];
+    char wev[4096], wit[4096], wseg[4096], wtx[4096];
     if (workspace) {
         snprintf(wev, sizeof wev, "%s/clean/events.csv", workspace);
         snprintf(wit, sizeof wit, "%s/clean/items.csv", workspace);
         snprintf(wseg, sizeof wseg, "%s/segment/labels.csv", workspace);
+        snprintf(wtx, sizeof wtx, "%s/clean/texts.csv", workspace);
+        if (!texts && file_exists(wtx))
+            texts = wtx;
         if (!events)
             events = wev;
         if (!items && file_exists(wit))
@@ -173,6 +181,7 @@ static int cmd_recommend_main(int argc, char **argv)
     double t0 = ps_now();
     ps_interactions_init(&x);
     if (ps_interactions_load_events(&x, events, &err) != PS_OK ||
+        (texts && ps_interactions_load_texts(&x, texts, &err) != PS_OK) ||
         (items && ps_interactions_load_items(&x, items, &err) != PS_OK) ||
         (segments && ps_interactions_load_segments(&x, segments, names, &err) != PS_OK) ||
         (vectors && ps_interactions_load_item_vectors(&x, vectors, &err) != PS_OK)) {

@@ -8,7 +8,8 @@
  * the segment names of segments.csv beside it) and item vectors (.npy with
  * .ids.txt).  Each user's basket is the set of distinct items they touched,
  * weighted by their strongest event (view 1, click 1, fav 2, cart 3,
- * purchase 4 by default; searches have no item, refunds are ignored).
+ * purchase 4, review 5 by default; searches have no item, refunds are
+ * ignored).  Reviews and comments come from the texts table.
  *
  * Score of item i for user u (each term scaled to [0, 1] per user):
  *
@@ -22,7 +23,7 @@
  * Users with fewer than `cold_items` basket items are cold: no cf term;
  * their segment's popularity, then global popularity, rank the items.
  * Each recommendation carries the term that contributed most as its
- * reason: "bought I0042" / "carted" / "favourited" / "viewed" / "clicked"
+ * reason: "bought I0042" / "reviewed" / "carted" / "favourited" / "viewed" / "clicked"
  * (the basket item with the largest cf contribution), "popular with
  * <segment name>", "popular overall" or "similar to your interests".
  * An optional MMR re-rank trades relevance against similarity to the
@@ -47,6 +48,7 @@ struct ps_strmap;
 
 enum ps_ev_kind {
     PS_EV_VIEW, PS_EV_SEARCH, PS_EV_CLICK, PS_EV_CART, PS_EV_FAV, PS_EV_PURCHASE, PS_EV_REFUND,
+    PS_EV_REVIEW,              /* a review or comment on the item (texts table) */
     PS_EV_N
 };
 
@@ -81,6 +83,10 @@ void ps_interactions_release(struct ps_interactions *x);
  * line and column ("events.csv:12: column \"ts\": expected Unix seconds,
  * got \"x\""); a missing required column names it. */
 int ps_interactions_load_events(struct ps_interactions *x, const char *path, struct ps_err *err);
+/* Reads a canonical texts CSV: rows of kind review or comment with an
+ * item_id become PS_EV_REVIEW events (other kinds and rows without an
+ * item are counted in n_skipped). */
+int ps_interactions_load_texts(struct ps_interactions *x, const char *path, struct ps_err *err);
 /* Reads a canonical items CSV: adds every item to the catalogue and sets
  * categories (the items table wins over the events' category column). */
 int ps_interactions_load_items(struct ps_interactions *x, const char *path, struct ps_err *err);

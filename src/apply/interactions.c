@@ -20,7 +20,7 @@
 #include <string.h>
 
 static const char *const ev_names[PS_EV_N] = {
-    "view", "search", "click", "cart", "fav", "purchase", "refund"
+    "view", "search", "click", "cart", "fav", "purchase", "refund", "review"
 };
 
 void ps_interactions_init(struct ps_interactions *x)
@@ -126,6 +126,8 @@ static int parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
+static void push_event(struct ps_interactions *x, uint32_t u, uint32_t it, int kind, int64_t t);
+
 int ps_interactions_load_events(struct ps_interactions *x, const char *path, struct ps_err *err)
 {
     int idx[5];
@@ -150,7 +152,7 @@ int ps_interactions_load_events(struct ps_interactions *x, const char *path, str
             goto done;
         }
         int kind = -1;
-        for (int k = 0; k < PS_EV_N; k++)
+        for (int k = 0; k < PS_EV_REVIEW; k++) /* reviews come from texts */
             if (strcmp(ev, ev_names[k]) == 0)
                 kind = k;
         if (kind < 0) {
@@ -172,31 +174,75 @@ int ps_interactions_load_events(struct ps_interactions *x, const char *path, str
         uint32_t it = add_item(x, iid, ilen);
         if (clen && x->item_cat[it] < 0)
             x->item_cat[it] = (int32_t)ps_strmap_intern(x->cats, cat, clen, NULL);
-        if (x->n == x->cap) {
-            size_t cap = x->cap;
-            x->user = ps_xgrow(x->user, &cap, x->n + 1, sizeof *x->user);
-            cap = x->cap;
-            x->item = ps_xgrow(x->item, &cap, x->n + 1, sizeof *x->item);
-            cap = x->cap;
-            x->kind = ps_xgrow(x->kind, &cap, x->n + 1, sizeof *x->kind);
-            cap = x->cap;
-            x->ts = ps_xgrow(x->ts, &cap, x->n + 1, sizeof *x->ts);
-            x->cap = cap;
-        }
-        x->user[x->n] = u;
-        x->item[x->n] = it;
-        x->kind[x->n] = (uint8_t)kind;
-        x->ts[x->n] = t;
-        x->n++;
-        if (t < x->ts_min)
-            x->ts_min = t;
-        if (t > x->ts_max)
-            x->ts_max = t;
+        push_event(x, u, it, kind, t);
     }
     if (rc == PS_DONE)
         rc = PS_OK;
     else
         rc = row_error(r, err, rc);
+done:
+    ps_reader_close(r);
+    return rc;
+}
+
+static void push_event(struct ps_interactions *x, uint32_t u, uint32_t it, int kind, int64_t t)
+{
+    if (x->n == x->cap) {
+        size_t cap = x->cap;
+        x->user = ps_xgrow(x->user, &cap, x->n + 1, sizeof *x->user);
+        cap = x->cap;
+        x->item = ps_xgrow(x->item, &cap, x->n + 1, sizeof *x->item);
+        cap = x->cap;
+        x->kind = ps_xgrow(x->kind, &cap, x->n + 1, sizeof *x->kind);
+        cap = x->cap;
+        x->ts = ps_xgrow(x->ts, &cap, x->n + 1, sizeof *x->ts);
+        x->cap = cap;
+    }
+    x->user[x->n] = u;
+    x->item[x->n] = it;
+    x->kind[x->n] = (uint8_t)kind;
+    x->ts[x->n] = t;
+    x->n++;
+    if (t < x->ts_min)
+        x->ts_min = t;
+    if (t > x->ts_max)
+        x->ts_max = t;
+}
+
+int ps_interactions_load_texts(struct ps_interactions *x, const char *path, struct ps_err *err)
+{
+    int idx[4];
+    struct ps_reader *r = NULL;
+    int rc = open_csv(&r, path, (const char *const[]){"user_id", "ts", "kind", "item_id"}, 4,
+                      idx, err);
+    if (rc != PS_OK)
+        return rc;
+    const char *name = ps_reader_name(r);
+    while ((rc = ps_reader_next(r)) == PS_OK) {
+        long line = ps_reader_line(r);
+        size_t ulen, ilen;
+        const char *uid = ps_reader_field(r, idx[0], &ulen);
+        const char *ts = ps_reader_field(r, idx[1], NULL);
+        const char *kind = ps_reader_field(r, idx[2], NULL);
+        const char *iid = ps_reader_field(r, idx[3], &ilen);
+        if (!ulen) {
+            rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s:%ld: column \"user_id\": empty user id",
+                            name, line);
+            goto done;
+        }
+        if (!ilen || (strcmp(kind, "review") != 0 && strcmp(kind, "comment") != 0)) {
+            x->n_skipped++;
+            continue;
+        }
+        int64_t t;
+        if (parse_i64(ts, &t)) {
+            rc = ps_err_set(err, PS_ERR_BAD_INPUT,
+                            "%s:%ld: column \"ts\": expected Unix seconds, got \"%s\"", name, line, ts);
+            goto done;
+        }
+        push_event(x, add_user(x, uid, ulen), add_item(x, iid, ilen), PS_EV_REVIEW, t);
+    }
+    rc = rc == PS_DONE ? PS_OK : row_error(r, err, rc);
 done:
     ps_reader_close(r);
     return rc;

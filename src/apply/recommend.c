@@ -31,6 +31,7 @@ struct ps_rec_params ps_rec_default_params(void)
     p.w_event[PS_EV_FAV] = 2;
     p.w_event[PS_EV_CART] = 3;
     p.w_event[PS_EV_PURCHASE] = 4;
+    p.w_event[PS_EV_REVIEW] = 5;
     p.w_cf = 1.0;
     p.w_self = 0.1;
     p.w_segment = 0.6;
@@ -485,7 +486,7 @@ void ps_rec_reason_text(const struct ps_recommender *r, const struct ps_rec_item
                         char *buf, size_t size)
 {
     static const char *const verbs[PS_EV_N] = {
-        "viewed", "searched", "clicked", "carted", "favourited", "bought", "returned"
+        "viewed", "searched", "clicked", "carted", "favourited", "bought", "returned", "reviewed"
     };
     switch (it->reason) {
     case PS_REASON_BASKET: {

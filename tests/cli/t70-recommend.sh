@@ -43,6 +43,14 @@ expect_ok "category filter" $P recommend --events "$D/ev.csv" --items "$D/it.csv
 notphone=$(awk -F, 'NR == FNR { c[$1] = $3; next } FNR > 1 && c[$3] != "phone" { n++ } END { print n + 0 }' "$D/it.csv" "$TMP/rc.csv")
 expect_eq "only phones" "$notphone" "0"
 
+# Reviews from the texts table: "reviewed X" reasons.
+$P clean --schema texts --in "$D/texts.csv" --out "$D/tx.csv" --quarantine "$D/txq.csv" -q >/dev/null 2>&1
+expect_ok "with texts" $P recommend --events "$D/ev.csv" --texts "$D/tx.csv" --all --out "$TMP/rt.csv" -q
+expect_grep "reviewed reasons" ',reviewed I[0-9]+$' "$TMP/rt.csv"
+printf 'user_id,text,ts,kind,item_id,rating\nA,good,12,review,I1,5\nB,bad,x,review,I2,1\n' > "$TMP/badtx.csv"
+expect_fail 1 "bad text timestamp" $P recommend --events "$D/ev.csv" --texts "$TMP/badtx.csv" --all
+expect_grep "texts error names file and line" 'badtx.csv:3: column "ts"' "$TMP/err"
+
 # MMR re-rank runs and keeps 10 per user.
 expect_ok "mmr" $P recommend --events "$D/ev.csv" --all --mmr 0.5 --out "$TMP/rm.csv" -q
 expect_eq "mmr: 10 per user" "$(tail -n +2 "$TMP/rm.csv" | wc -l | tr -d ' ')" "$((n_users * 10))"
