@@ -9,6 +9,7 @@
 #include "persona/recommend.h"
 #include "persona/hash.h"
 #include "persona/rng.h"
+#include "persona/npy.h"
 
 #include <stdlib.h>
 
@@ -166,5 +167,120 @@ TEST(recommend_same_at_any_thread_count)
     free(o3);
     free(c1);
     free(c3);
+    ps_interactions_release(&x);
+}
+
+TEST(recommend_content_vectors)
+{
+    /* The hand log plus item i3 that nobody touched.  Vectors (normalised
+     * on load): i0 (1, 0), i1 (1, 0.1), i2 (0, 1), i3 (1, 0.05).
+     * User A's basket {i0 w1, i1 w1}: user vector = i0n + i1n =
+     * (1 + 1/sqrt(1.01), 0.1/sqrt(1.01)), normalised; cos with i3 =
+     * u . (1, 0.05)/sqrt(1.0025) = 0.99991 (written out below).  i3 has no
+     * cf, segment or popularity term, so its score is w_content * cos =
+     * 0.5 * cos and its reason is content. */
+    struct ps_err err = {0};
+    struct ps_interactions x;
+    ps_interactions_init(&x);
+    const char *path = test_write_file("rec_log2.csv", LOG, sizeof LOG - 1);
+    const char items[] = "item_id,title,category\ni3,new phone,phone\n";
+    const char *ipath = test_write_file("rec_items2.csv", items, sizeof items - 1);
+    float vec[8] = {1, 0, 1, 0.1f, 0, 1, 1, 0.05f};
+    CHECK_INT(ps_npy_write_f32(test_tmp("iv.npy"), vec, 4, 2, &err), PS_OK);
+    const char ids[] = "i0\ni1\ni2\ni3\n";
+    test_write_file("iv.ids.txt", ids, sizeof ids - 1);
+    CHECK_INT(ps_interactions_load_events(&x, path, &err), PS_OK);
+    CHECK_INT(ps_interactions_load_items(&x, ipath, &err), PS_OK);
+    CHECK_INT(ps_interactions_load_item_vectors(&x, test_tmp("iv.npy"), &err), PS_OK);
+    struct ps_rec_params p = ps_rec_default_params();
+    p.n = 4;
+    struct ps_recommender *r;
+    CHECK_INT(ps_recommender_build(&x, &p, NULL, &r, &err), PS_OK);
+    struct ps_rec_scratch *s = ps_rec_scratch_new(r);
+    struct ps_rec_item out[4];
+    int n = ps_recommend_user(r, 0, s, out);
+    CHECK_INT(n, 4);
+    double n1 = sqrt(1 + 0.01), n3 = sqrt(1 + 0.0025);
+    double ux = 1 + 1 / n1, uy = 0.1 / n1, un = sqrt(ux * ux + uy * uy);
+    double cos3 = (ux / un) * (1 / n3) + (uy / un) * (0.05 / n3);
+    int found = 0;
+    for (int i = 0; i < n; i++)
+        if (out[i].item == 3) {
+            found = 1;
+            CHECK_NEAR(out[i].score, 0.5 * cos3, 1e-5);
+            CHECK_INT(out[i].reason, PS_REASON_CONTENT);
+            char why[64];
+            ps_rec_reason_text(r, &out[i], why, sizeof why);
+            CHECK_STR(why, "similar to your interests");
+        }
+    CHECK(found);
+    ps_rec_scratch_free(s);
+    ps_recommender_free(r);
+    /* A vectors file whose ids do not match its rows. */
+    test_write_file("iv.ids.txt", "i0\ni1\n", 6);
+    CHECK_INT(ps_interactions_load_item_vectors(&x, test_tmp("iv.npy"), &err), PS_ERR_BAD_INPUT);
+    CHECK_CONTAINS(err.msg, "2 ids for the 4 rows");
+    ps_interactions_release(&x);
+}
+
+/* Mean pairwise neighbour similarity within each user's list. */
+static double mean_list_sim(const struct ps_recommender *r, const struct ps_rec_item *o,
+                            const int *c, size_t nu, int n)
+{
+    double sum = 0;
+    long pairs = 0;
+    for (size_t u = 0; u < nu; u++)
+        for (int a = 0; a < c[u]; a++)
+            for (int b = a + 1; b < c[u]; b++) {
+                sum += ps_recommender_sim(r, o[u * n + a].item, o[u * n + b].item);
+                pairs++;
+            }
+    return pairs ? sum / pairs : 0;
+}
+
+TEST(recommend_mmr_diversifies)
+{
+    struct ps_buf b;
+    ps_buf_init(&b);
+    ps_buf_printf(&b, "user_id,ts,event,item_id\n");
+    struct ps_rng rng;
+    ps_rng_seed(&rng, 9, 0);
+    for (int i = 0; i < 3000; i++) {
+        int u = (int)ps_rng_below(&rng, 200);
+        int it = (int)((u % 5) * 20 + ps_rng_below(&rng, 40)) % 100;
+        ps_buf_printf(&b, "u%d,%d,view,i%d\n", u, i, it);
+    }
+    const char *path = test_write_file("rec_mmr.csv", b.data, b.len);
+    ps_buf_release(&b);
+    struct ps_err err = {0};
+    struct ps_interactions x;
+    ps_interactions_init(&x);
+    CHECK_INT(ps_interactions_load_events(&x, path, &err), PS_OK);
+    size_t nu = ps_interactions_n_users(&x);
+    uint32_t *users = malloc(nu * sizeof *users);
+    for (size_t i = 0; i < nu; i++)
+        users[i] = (uint32_t)i;
+    struct ps_rec_item *o0 = calloc(nu * 10, sizeof *o0), *o1 = calloc(nu * 10, sizeof *o1);
+    int *c0 = calloc(nu, sizeof *c0), *c1 = calloc(nu, sizeof *c1);
+    struct ps_rec_params p = ps_rec_default_params();
+    struct ps_recommender *r0, *r1;
+    CHECK_INT(ps_recommender_build(&x, &p, NULL, &r0, &err), PS_OK);
+    p.mmr_lambda = 0.3;
+    CHECK_INT(ps_recommender_build(&x, &p, NULL, &r1, &err), PS_OK);
+    ps_recommend_batch(r0, users, nu, NULL, o0, c0);
+    ps_recommend_batch(r1, users, nu, NULL, o1, c1);
+    double s0 = mean_list_sim(r0, o0, c0, nu, 10), s1 = mean_list_sim(r0, o1, c1, nu, 10);
+    CHECK(s1 < s0);
+    if (!(s1 < s0))
+        fprintf(stderr, "  mean similarity plain %.4f, mmr %.4f\n", s0, s1);
+    /* The MMR list starts with the plain list's best item. */
+    CHECK_INT(o1[0].item, o0[0].item);
+    ps_recommender_free(r0);
+    ps_recommender_free(r1);
+    free(users);
+    free(o0);
+    free(o1);
+    free(c0);
+    free(c1);
     ps_interactions_release(&x);
 }

@@ -20,6 +20,10 @@
  * + w_popular * pop(i) / max              (distinct buyers overall)
  * + w_content * max(0, cos(user vector, item vector))   (with item vectors)
  *
+ * With item vectors every item of the catalogue is a candidate (so items
+ * nobody touched yet can be recommended by content): O(n_items x dim) per
+ * user.  Without them the candidates are the basket's neighbours plus the
+ * top `pool_size` items of the user's segment and of global popularity.
  * Users with fewer than `cold_items` basket items are cold: no cf term;
  * their segment's popularity, then global popularity, rank the items.
  * Each recommendation carries the term that contributed most as its
@@ -71,8 +75,9 @@ struct ps_interactions {
     size_t user_seg_cap;
     int n_segments;            /* 1 + largest segment id seen */
     char **seg_names;          /* [n_segments] names or NULL; owned */
-    float *item_vec;           /* [n_items x dim], L2-normalised rows, zero = none; or NULL */
+    float *item_vec;           /* [n_vec_items x dim], L2-normalised rows, zero = none; or NULL */
     int dim;                   /* item vector width */
+    size_t n_vec_items;        /* items known when the vectors were loaded */
     size_t n_skipped;          /* rows without an item (searches, ...) */
     int64_t ts_min, ts_max;    /* range of ts among held events */
 };
@@ -96,7 +101,8 @@ int ps_interactions_load_items(struct ps_interactions *x, const char *path, stru
 int ps_interactions_load_segments(struct ps_interactions *x, const char *labels_path,
                                   const char *names_path, struct ps_err *err);
 /* Reads item vectors (float32 .npy, rows named by path.ids.txt or, for
- * X.npy, X.ids.txt); rows for unknown items are ignored. */
+ * X.npy, X.ids.txt); rows for unknown items are ignored.  Load them after
+ * every events/texts/items file: items added later have no vector. */
 int ps_interactions_load_item_vectors(struct ps_interactions *x, const char *npy_path,
                                       struct ps_err *err);
 size_t ps_interactions_n_users(const struct ps_interactions *x);

@@ -394,6 +394,7 @@ int ps_interactions_load_item_vectors(struct ps_interactions *x, const char *npy
     free(x->item_vec);
     x->item_vec = ps_xcalloc(n_items ? n_items * cols : 1, sizeof(float));
     x->dim = (int)cols;
+    x->n_vec_items = n_items;
     char line[4096];
     size_t row = 0;
     while (fgets(line, sizeof line, f)) {

@@ -207,7 +207,7 @@ static int passes(const struct ps_recommender *r, const struct ps_rec_scratch *s
 
 static double pair_sim(const struct ps_recommender *r, uint32_t a, uint32_t b)
 {
-    if (r->x->item_vec) {
+    if (r->x->item_vec && a < r->x->n_vec_items && b < r->x->n_vec_items) {
         const float *va = r->x->item_vec + (size_t)a * r->x->dim;
         const float *vb = r->x->item_vec + (size_t)b * r->x->dim;
         double d = 0;
@@ -293,6 +293,8 @@ int ps_recommend_user(const struct ps_recommender *r, uint32_t u, struct ps_rec_
         memset(s->uv, 0, (size_t)D * sizeof *s->uv);
         double nn = 0;
         for (size_t q = b0; q < b1; q++) {
+            if (r->basket[q].item >= x->n_vec_items)
+                continue;
             const float *v = x->item_vec + (size_t)r->basket[q].item * D;
             for (int c = 0; c < D; c++)
                 s->uv[c] += r->basket[q].w * v[c];
@@ -306,6 +308,10 @@ int ps_recommend_user(const struct ps_recommender *r, uint32_t u, struct ps_rec_
         else
             use_content = 0;
     }
+    /* Content makes every item with a vector a candidate. */
+    if (use_content)
+        for (size_t it = 0; it < x->n_vec_items && it < r->n_items; it++)
+            add_cand(s, &n_cand, (uint32_t)it);
 
     int cap = heap_k(r), nh = 0;
     for (size_t c = 0; c < n_cand; c++) {
@@ -319,7 +325,7 @@ int ps_recommend_user(const struct ps_recommender *r, uint32_t u, struct ps_rec_
             t[1] = p->w_segment * r->segpop[(size_t)seg * r->n_items + it] / r->segpop_max[seg];
         if (r->pop_max > 0)
             t[2] = p->w_popular * r->buyers[it] / r->pop_max;
-        if (use_content) {
+        if (use_content && it < x->n_vec_items) {
             const float *v = x->item_vec + (size_t)it * x->dim;
             double d = 0;
             for (int k = 0; k < x->dim; k++)
