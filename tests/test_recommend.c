@@ -176,7 +176,7 @@ TEST(recommend_content_vectors)
      * on load): i0 (1, 0), i1 (1, 0.1), i2 (0, 1), i3 (1, 0.05).
      * User A's basket {i0 w1, i1 w1}: user vector = i0n + i1n =
      * (1 + 1/sqrt(1.01), 0.1/sqrt(1.01)), normalised; cos with i3 =
-     * u . (1, 0.05)/sqrt(1.0025) = 0.99991 (written out below).  i3 has no
+     * u . (1, 0.05)/sqrt(1.0025) = 0.9999999923 (written out below).  i3 has no
      * cf, segment or popularity term, so its score is w_content * cos =
      * 0.5 * cos and its reason is content. */
     struct ps_err err = {0};
