@@ -26,7 +26,10 @@
 #include "vectors.h"
 
 #include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <glob.h>
+#include <sys/file.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -916,6 +919,30 @@ static int run_report(struct run *r, void *arg, struct ps_run_stage *st, struct 
     return rc;
 }
 
+/* Removes temporary files ("<name>.tmp.<pid>", afile.h) that a killed run
+ * left in the workspace folders.  Safe because the workspace is locked. */
+static void remove_stale_temps(const char *ws)
+{
+    const char *subs[] = {"", "clean", "segment", "topics", "stages", NULL};
+    for (int i = 0; subs[i]; i++) {
+        char *dir = *subs[i] ? join(ws, subs[i]) : ps_xstrdup(ws);
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            const char *t = strstr(e->d_name, ".tmp.");
+            if (!t || !t[5] || strspn(t + 5, "0123456789") != strlen(t + 5))
+                continue;
+            char *f = join(dir, e->d_name);
+            if (unlink(f) == 0)
+                ps_log(PS_LOG_INFO, "run: removed %s (left by an interrupted run)", f);
+            free(f);
+        }
+        if (d)
+            closedir(d);
+        free(dir);
+    }
+}
+
 /* ---- the run ---- */
 
 struct ps_run_params ps_run_default_params(void)
@@ -939,6 +966,7 @@ int ps_run(const struct ps_run_params *p, struct ps_run_result *res, struct ps_e
     double t0 = ps_now();
     struct input in[4];
     memset(in, 0, sizeof in);
+    int lock_fd = -1;
     int rc = ps_config_load(&r.cfg, p->config_path, err);
     if (rc)
         return rc;
@@ -1082,9 +1110,22 @@ int ps_run(const struct ps_run_params *p, struct ps_run_result *res, struct ps_e
             goto done;
     }
 
-    /* Workspace and store. */
+    /* Workspace (locked for this run) and store. */
     if ((rc = make_dir(r.ws, err)))
         goto done;
+    {
+        char *lk = join(r.ws, ".lock");
+        lock_fd = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (lock_fd < 0) {
+            rc = ps_err_set(err, PS_ERR_IO, "cannot open \"%s\": %s", lk, strerror(errno));
+        } else if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            rc = ps_err_set(err, PS_ERR_IO, "workspace \"%s\" is in use by another persona run", r.ws);
+        }
+        free(lk);
+        if (rc)
+            goto done;
+    }
+    remove_stale_temps(r.ws);
     {
         const char *subs[] = {"clean", "stages", "segment", "topics", NULL};
         for (int i = 0; subs[i]; i++) {
@@ -1229,6 +1270,8 @@ done:
         free_list(in[t].paths, in[t].n_paths);
     ps_pool_free(r.pool);
     ps_store_close(r.store);
+    if (lock_fd >= 0)
+        close(lock_fd); /* releases the lock */
     ps_config_free(r.cfg);
     free(r.ws);
     return rc;

@@ -59,8 +59,25 @@ expect_grep "resume skips features" "^features +skipped" "$TMP/out"
 expect_grep "resume redoes segment" "^segment +done" "$TMP/out"
 expect_grep "resume: one more event" "^features +skipped +[0-9.]+ +25268 " "$TMP/out"
 
+# A real kill (SIGKILL, no cleanup) in the middle of a run: the next run
+# removes the temporary files it left and finishes; no final file is ever
+# half-written (they appear by rename).
+"$PERSONA" run "$D/persona.conf" -t 2 --force -q > /dev/null 2>&1 &
+pid=$!; sleep 0.4; kill -9 $pid 2> /dev/null; wait $pid 2> /dev/null
+expect_ok "run after a SIGKILL" "$PERSONA" run "$D/persona.conf" -t 2
+expect_eq "no temporary files after the rerun" "$(find "$W" -name '*.tmp.*' | wc -l)" "0"
+expect_grep "report after the kill" "^report +(done|skipped)" "$TMP/out"
+# One run per workspace at a time.
+if command -v flock > /dev/null; then
+  flock "$W/.lock" sleep 3 & lk=$!; sleep 0.3
+  expect_fail 1 "workspace locked by another run" "$PERSONA" run "$D/persona.conf" -q
+  expect_grep "lock message" "is in use by another persona run" "$TMP/err"
+  wait $lk
+fi
+
 if [ $have_sqlite = 1 ]; then
-  expect_eq "runs recorded" "$(sqlite3 "$W/persona.db" 'select count(*) from runs')" "5"
+  expect_eq "runs recorded" "$(sqlite3 "$W/persona.db" "select count(*) from runs where status = 'ok'")" "5"
+  expect_eq "a killed run stays 'running'" "$(sqlite3 "$W/persona.db" "select count(*) <= 1 from runs where status = 'running'")" "1"
   expect_eq "failed run recorded" "$(sqlite3 "$W/persona.db" "select status from runs where run_id=4")" "failed"
   expect_eq "stage rows recorded" \
     "$(sqlite3 "$W/persona.db" "select rows_in || '/' || rows_out from run_stages where run_id=1 and stage='features'")" "25267/500"
