@@ -4,20 +4,25 @@
 #include "cli.h"
 #include "persona/audience.h"
 #include "persona/log.h"
+#include "persona/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define USAGE                                                                          \
-    "usage: persona audience create --profiles FILE --name NAME [--where EXPR]\n"      \
+    "usage: persona audience create (--profiles FILE | --workspace W) --name NAME\n"    \
+    "                               [--where EXPR]\n"                                \
     "                               [--holdout 10%] [--stratify COL] [--min-size N]\n" \
     "                               [--offer RULES] [--score COL] --out FILE\n"        \
     "       persona audience simulate --audience FILE --uplift X [--base X]\n"         \
     "                               [--seed S] --out FILE\n"                           \
     "\n"                                                                               \
     "create: the profile rows (CSV, user_id first: features.csv or a profile\n"        \
-    "export) that satisfy the tag-rule expression EXPR; a control group of\n"          \
+    "export) that satisfy the tag-rule expression EXPR; --workspace W exports the\n"   \
+    "latest snapshot of W/persona.db (persona profile export --format csv) and\n"     \
+    "reads that.  A control group of\n"                                              \
     "--holdout (default 10%) chosen by hash of NAME and user id within each\n"         \
     "--stratify value (e.g. segment); offers from a rule file (rule name = offer,\n"   \
     "first match wins).  Audiences smaller than --min-size (default 100) are\n"        \
@@ -48,7 +53,7 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
 static int audience_create(int argc, char **argv)
 {
     struct ps_audience_params p = ps_audience_default_params();
-    const char *profiles = NULL, *out = NULL;
+    const char *profiles = NULL, *out = NULL, *workspace = NULL;
     int quiet = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL, *a = argv[i];
@@ -57,6 +62,8 @@ static int audience_create(int argc, char **argv)
             quiet = 1;
         } else if (opt_value(argc, argv, &i, "--profiles", &v, &missing)) {
             profiles = v;
+        } else if (opt_value(argc, argv, &i, "--workspace", &v, &missing)) {
+            workspace = v;
         } else if (opt_value(argc, argv, &i, "--name", &v, &missing)) {
             p.name = v;
         } else if (opt_value(argc, argv, &i, "--where", &v, &missing)) {
@@ -92,12 +99,48 @@ static int audience_create(int argc, char **argv)
         if (missing)
             return cli_usage_error("audience", "option '%s' needs a value", a);
     }
-    if (!profiles || !p.name || !out)
-        return cli_usage_error("audience", "create needs --profiles, --name and --out");
+    if (!!profiles + !!workspace != 1 || !p.name || !out)
+        return cli_usage_error("audience", "create needs one of --profiles and --workspace, "
+                               "--name and --out");
     cli_setup_logging(quiet);
     struct ps_err err = {0};
     struct ps_audience_summary s;
-    if (ps_audience_create(profiles, &p, out, &s, &err) != PS_OK)
+    char tmp[4096] = "";
+    if (workspace) {
+        /* The latest snapshot's profiles, exported to a temporary CSV. */
+        char db[4096];
+        struct ps_store *st = NULL;
+        snprintf(db, sizeof db, "%s/persona.db", workspace);
+        if (ps_store_open_ro(&st, db, &err) != PS_OK)
+            return cli_fail_err(&err);
+        int64_t snap = ps_store_latest_snapshot(st);
+        if (snap <= 0) {
+            ps_store_close(st);
+            return cli_fail("no profiles in \"%s\": run 'persona run' first", db);
+        }
+        snprintf(tmp, sizeof tmp, "%s/.audience-profiles-XXXXXX", workspace);
+        int fd = mkstemp(tmp);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!f) {
+            ps_store_close(st);
+            if (fd >= 0)
+                close(fd);
+            return cli_fail("cannot create a temporary file in \"%s\"", workspace);
+        }
+        int rc = ps_store_export(st, snap, PS_STORE_CSV, f, &err);
+        ps_store_close(st);
+        if (fclose(f) != 0 && rc == PS_OK)
+            rc = ps_err_set(&err, PS_ERR_IO, "cannot write \"%s\"", tmp);
+        if (rc != PS_OK) {
+            unlink(tmp);
+            return cli_fail_err(&err);
+        }
+        profiles = tmp;
+    }
+    int rc = ps_audience_create(profiles, &p, out, &s, &err);
+    if (tmp[0])
+        unlink(tmp);
+    if (rc != PS_OK)
         return cli_fail_err(&err);
     ps_log(PS_LOG_INFO, "audience \"%s\": %zu of %zu profiles selected; %zu treatment, %zu control "
            "(%d strata)", p.name, s.n_selected, s.n_profiles, s.n_treatment, s.n_control,

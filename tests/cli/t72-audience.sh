@@ -54,4 +54,17 @@ echo "    planted +0.04, reported 95% interval [$lo, $hi]"
 if awk -v lo="$lo" -v hi="$hi" 'BEGIN { exit !(lo <= 0.04 && 0.04 <= hi) }'; then ok "planted uplift inside the 95% interval"; else bad "planted uplift inside the 95% interval [$lo, $hi]"; fi
 expect_fail 2 "simulate needs --uplift" $P audience simulate --audience "$TMP/c.csv" --out "$TMP/x.csv"
 expect_fail 2 "impossible rate" $P audience simulate --audience "$TMP/c.csv" --uplift 0.5 --base 0.9 --out "$TMP/x.csv"
+# The workspace of `persona run`: profiles from the store, with profile
+# fields (lifecycle, rfm_tier, segment) in the rules.
+$P demo "$TMP/ws" --users 600 --seed 3 -q >/dev/null 2>&1
+$P run "$TMP/ws/persona.conf" -q >/dev/null 2>&1
+expect_ok "audience from a workspace" $P audience create --workspace "$TMP/ws/workspace" --name winback --where 'lifecycle == "dormant" or rfm_tier == "at_risk"' --stratify segment --min-size 50 --out "$TMP/w.csv" -q
+expect_grep "workspace audience has both groups" ",control,[0-9]+,,$" "$TMP/w.csv"
+expect_eq "no temporary file left" "$(ls -a "$TMP/ws/workspace" | grep -c audience-profiles)" "0"
+expect_ok "recommend from a workspace" $P recommend --workspace "$TMP/ws/workspace" --all --out "$TMP/wr.csv" -q
+expect_grep "segment names from the workspace" ",popular with [a-z]" "$TMP/wr.csv"
+expect_grep "reviews from the workspace texts" ",reviewed I[0-9]+$" "$TMP/wr.csv"
+expect_ok "evaluate from a workspace" $P evaluate recommend --workspace "$TMP/ws/workspace" --split-at 2026-03-01 --k 10
+expect_fail 1 "workspace without a store" $P audience create --workspace "$TMP/none" --name x --out "$TMP/x.csv"
+expect_fail 2 "profiles or workspace, not both" $P audience create --workspace "$TMP/ws/workspace" --profiles "$D/f.csv" --name x --out "$TMP/x.csv"
 done_testing
