@@ -641,6 +641,12 @@ int ps_segment_model_load(struct ps_segment_model *m, const char *path, struct p
     }
     if ((rc = want_vec(&L, "radius99", m->radius99, (int)k)))
         goto done;
+    for (long j = 0; j < k; j++)
+        if (!(m->radius99[j] >= 0)) {
+            rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s:%d: \"radius99\" of segment %ld must be >= 0",
+                            path, L.line, j);
+            goto done;
+        }
     for (long j = 0; j < k; j++) {
         if (!(s = want_key(&L, "name"))) {
             rc = PS_ERR_BAD_INPUT;
