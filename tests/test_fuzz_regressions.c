@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "test.h"
+#include "persona/hash.h"
 #include "persona/npy.h"
+#include "persona/segment.h"
 
 /* Writes a version 1.0 .npy with the given header dict and n data bytes. */
 static const char *write_npy(const char *name, const char *dict, size_t n_data)
@@ -75,4 +77,41 @@ TEST(fuzz_regressions_npy_shape_overflow)
     size_t rows, cols;
     CHECK(ps_npy_read_f32(path, &d, &rows, &cols, &err) == PS_ERR_BAD_INPUT);
     CHECK(d == NULL);
+}
+
+/* Writes body + its "checksum" line (segment.h: ps_hash64 of every byte
+ * before it, seed 0). */
+static const char *write_psm(const char *name, const char *body)
+{
+    const char *path = test_tmp(name);
+    FILE *fp = fopen(path, "wb");
+    fputs(body, fp);
+    fprintf(fp, "checksum %016llx\n", (unsigned long long)ps_hash64(body, strlen(body), 0));
+    fclose(fp);
+    return path;
+}
+
+static const char psm_head[] =
+    "PERSONA-SEGMENT-MODEL\nversion 1\nk 2\nd 2\nalgorithm auto\nn_init 10\nmax_iter 300\n"
+    "tol 0.0001\nseed 42\nn_local_trials 0\nbatch_size 1024\nmax_no_improvement 10\n"
+    "n_train 5\ninertia 0.1\nn_iter 2\nscale standard\ncolumn a\ncolumn b\nlog1p 0 0\n"
+    "fill 9 8\ncenter 6.2 6\nscale_by 4 3\ncentroid 0 0.8 0.8\ncentroid 1 -1.2 -1.2\n";
+
+/* fuzz_segment_model: a negative 99th-percentile radius loaded fine and
+ * then flagged every assigned user as emerging (dist > radius). */
+TEST(fuzz_regressions_segment_negative_radius)
+{
+    char body[1024];
+    struct ps_err err = {0};
+    struct ps_segment_model m;
+    snprintf(body, sizeof body, "%sradius99 0.2 0.06\nname 0 high\nname 1 low\n", psm_head);
+    CHECK_INT(ps_segment_model_load(&m, write_psm("good.psm", body), &err), PS_OK);
+    if (err.status == PS_OK) {
+        CHECK_INT(m.k, 2);
+        CHECK_NEAR(m.radius99[1], 0.06, 0);
+        ps_segment_model_release(&m);
+    }
+    snprintf(body, sizeof body, "%sradius99 0.2 -.06\nname 0 high\nname 1 low\n", psm_head);
+    CHECK_INT(ps_segment_model_load(&m, write_psm("neg.psm", body), &err), PS_ERR_BAD_INPUT);
+    CHECK_CONTAINS(err.msg, "neg.psm:25: \"radius99\" of segment 1 must be >= 0");
 }
