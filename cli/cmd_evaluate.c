@@ -36,6 +36,8 @@
     "  --mmr LAMBDA          diversity re-rank of the hybrid (default off)\n"        \
     "  --weights C,S,G,P     hybrid term weights: co-occurrence, the basket items\n"   \
     "                        themselves, segment and global popularity (1,0.1,0.6,0.5)\n" \
+    "  --als                 also evaluate implicit-feedback ALS (matrix factorisation)\n" \
+    "  --als-factors N       its factors (default 16); --als-iters N (default 8)\n"   \
     "  --seed S              random baseline seed (default 42)\n"                     \
     "  --json                print method -> metric -> value as JSON\n"              \
     "  -t, --threads N       threads (default: all cores)\n"                          \
@@ -105,6 +107,7 @@ static int eval_recommend(int argc, char **argv)
     struct ps_eval_params p;
     memset(&p, 0, sizeof p);
     p.rec = ps_rec_default_params();
+    p.als_params = ps_als_default_params();
     p.seed = 42;
     p.n_ks = 3;
     p.ks[0] = 5;
@@ -118,6 +121,20 @@ static int eval_recommend(int argc, char **argv)
         int missing = 0;
         if (strcmp(a, "--json") == 0) {
             json = 1;
+        } else if (strcmp(a, "--als") == 0) {
+            p.als = 1;
+        } else if (opt_value(argc, argv, &i, "--als-factors", NULL, &v, &missing)) {
+            long f;
+            if (!missing && cli_parse_long("evaluate", "--als-factors", v, 1, 512, &f))
+                return CLI_USAGE;
+            p.als_params.factors = (int)(missing ? 0 : f);
+            p.als = 1;
+        } else if (opt_value(argc, argv, &i, "--als-iters", NULL, &v, &missing)) {
+            long n;
+            if (!missing && cli_parse_long("evaluate", "--als-iters", v, 1, 1000, &n))
+                return CLI_USAGE;
+            p.als_params.iters = (int)(missing ? 0 : n);
+            p.als = 1;
         } else if (strcmp(a, "--exclude-purchased") == 0) {
             p.rec.exclude_purchased = 1;
         } else if (opt_value(argc, argv, &i, "--events", NULL, &v, &missing)) {
@@ -208,12 +225,12 @@ static int eval_recommend(int argc, char **argv)
     if (json) {
         printf("{\"split_at\": %lld, \"train_events\": %zu, \"train_users\": %zu, "
                "\"test_users\": %zu, \"test_purchases\": %zu, \"catalogue\": %zu,\n"
-               " \"seconds\": {\"load\": %.3f, \"build\": %.3f, \"recommend_and_score\": %.3f},\n"
+               " \"seconds\": {\"load\": %.3f, \"build\": %.3f, \"als\": %.3f, \"recommend_and_score\": %.3f},\n"
                " \"methods\": {",
                (long long)p.split_at, res.n_train_events, res.n_train_users, res.n_test_users,
-               res.n_test_purchases, res.n_catalogue, t_load, res.seconds_build,
+               res.n_test_purchases, res.n_catalogue, t_load, res.seconds_build, res.seconds_als,
                res.seconds_recommend);
-        for (int m = 0; m < PS_EVAL_N_METHODS; m++) {
+        for (int m = 0; m < res.n_methods; m++) {
             printf("%s\n  \"%s\": {", m ? "," : "", ps_eval_method_name(m));
             int first = 1;
             for (int mi = 0; mi < 7; mi++)
@@ -235,7 +252,7 @@ static int eval_recommend(int argc, char **argv)
         printf("%-8s %4s %10s %10s %10s %10s %10s %10s %10s\n", "method", "k", "precision",
                "recall", "ndcg", "map", "hit_rate", "coverage", "novelty");
         for (int ki = 0; ki < p.n_ks; ki++)
-            for (int m = 0; m < PS_EVAL_N_METHODS; m++) {
+            for (int m = 0; m < res.n_methods; m++) {
                 const struct ps_metrics_result *r = &res.m[m][ki];
                 printf("%-8s %4d %10.4f %10.4f %10.4f %10.4f %10.4f %10.4f %10.3f\n",
                        ps_eval_method_name(m), p.ks[ki], r->mean.precision, r->mean.recall,
@@ -243,6 +260,9 @@ static int eval_recommend(int argc, char **argv)
             }
         printf("time: load %.2f s, model %.2f s, recommend and score %.2f s\n", t_load,
                res.seconds_build, res.seconds_recommend);
+        if (p.als)
+            printf("ALS fit %.2f s (%d factors, %d iterations)\n", res.seconds_als,
+                   p.als_params.factors, p.als_params.iters);
     }
 done:
     ps_pool_free(pool);

@@ -284,3 +284,73 @@ TEST(recommend_mmr_diversifies)
     free(c1);
     ps_interactions_release(&x);
 }
+
+static int read_matrix(const char *path, double *out, int max)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    if (!f)
+        return -1;
+    while (n < max && fscanf(f, "%lf", &out[n]) == 1)
+        n++;
+    fclose(f);
+    return n;
+}
+
+TEST(recommend_als_matches_numpy)
+{
+    /* tests/fixtures/apply/als_ref.py: the dense textbook solve in numpy,
+     * from the same initial item factors, 3 alternations, f = 3. */
+    struct ps_err err = {0};
+    struct ps_interactions x;
+    ps_interactions_init(&x);
+    CHECK_INT(ps_interactions_load_events(&x, "tests/fixtures/apply/als_events.csv", &err), PS_OK);
+    size_t nu = ps_interactions_n_users(&x), ni = ps_interactions_n_items(&x);
+    CHECK_INT(nu, 12);
+    CHECK_INT(ni, 8);
+    double V0[24], U[36], V[24], loss[3];
+    CHECK_INT(read_matrix("tests/fixtures/apply/als_init_V.txt", V0, 24), 24);
+    CHECK_INT(read_matrix("tests/fixtures/apply/als_U.txt", U, 36), 36);
+    CHECK_INT(read_matrix("tests/fixtures/apply/als_V.txt", V, 24), 24);
+    CHECK_INT(read_matrix("tests/fixtures/apply/als_loss.txt", loss, 3), 3);
+    float init[24];
+    for (int i = 0; i < 24; i++)
+        init[i] = (float)V0[i];
+    struct ps_rec_params p = ps_rec_default_params();
+    struct ps_recommender *r;
+    CHECK_INT(ps_recommender_build(&x, &p, NULL, &r, &err), PS_OK);
+    struct ps_als_params ap = ps_als_default_params();
+    ap.factors = 3;
+    ap.iters = 3;
+    ap.reg = 0.1;
+    ap.alpha = 10;
+    struct ps_als_model m;
+    double got_loss[3];
+    struct ps_pool *pool = ps_pool_new(2);
+    CHECK_INT(ps_als_fit(r, &ap, init, pool, &m, got_loss, &err), PS_OK);
+    /* float32 factors between steps: agree to ~1e-5 relative. */
+    double du = 0, dv = 0;
+    for (int i = 0; i < 36; i++)
+        du = fmax(du, fabs(m.U[i] - U[i]));
+    for (int i = 0; i < 24; i++)
+        dv = fmax(dv, fabs(m.V[i] - V[i]));
+    CHECK(du < 1e-4);
+    CHECK(dv < 1e-4);
+    if (du >= 1e-4 || dv >= 1e-4)
+        fprintf(stderr, "  max |dU| %.3g, max |dV| %.3g\n", du, dv);
+    for (int i = 0; i < 3; i++)
+        CHECK_REL(got_loss[i], loss[i], 1e-5);
+    /* ALS never increases the objective. */
+    CHECK(got_loss[1] <= got_loss[0] && got_loss[2] <= got_loss[1]);
+    struct ps_rec_scratch *s = ps_rec_scratch_new(r);
+    struct ps_rec_item out[10];
+    int n = ps_als_recommend(r, &m, 0, s, out);
+    CHECK(n > 0);
+    for (int i = 1; i < n; i++)
+        CHECK(out[i - 1].score >= out[i].score);
+    ps_rec_scratch_free(s);
+    ps_als_release(&m);
+    ps_pool_free(pool);
+    ps_recommender_free(r);
+    ps_interactions_release(&x);
+}

@@ -46,6 +46,23 @@ struct ps_recommender {
     size_t n_train_events;
 };
 
+struct ps_rec_scratch {
+    double *cf;          /* [n_items] collaborative score */
+    float *best;         /* [n_items] largest single basket contribution */
+    uint32_t *from;      /* [n_items] basket entry index behind best */
+    uint8_t *mark;       /* [n_items] 1 = in the candidate list */
+    uint8_t *bought;     /* [n_items] */
+    uint32_t *cand;      /* [n_items] candidate list */
+    struct ps_rec_item *heap; /* [max(5n, n)] */
+    struct ps_rec_item *top;  /* [max(5n, n)] */
+    float *uv;           /* [dim] user content vector */
+};
+
+/* recommend.c: bounded min-heap of the best items (ties: lower index
+ * wins), and its sort into rank order. */
+void ps__heap_push(struct ps_rec_item *h, int *n, int cap, const struct ps_rec_item *it);
+void ps__heap_sort(struct ps_rec_item *h, int n);
+
 /* cooc.c: fills baskets, neighbours and popularity. */
 int ps__rec_build_model(struct ps_recommender *r, struct ps_pool *pool, struct ps_err *err);
 

@@ -18,7 +18,7 @@
 
 const char *ps_eval_method_name(int method)
 {
-    static const char *const names[PS_EVAL_N_METHODS] = {"hybrid", "popular", "random"};
+    static const char *const names[PS_EVAL_N_METHODS] = {"hybrid", "popular", "random", "als"};
     return method >= 0 && method < PS_EVAL_N_METHODS ? names[method] : "?";
 }
 
@@ -103,6 +103,21 @@ int ps_evaluate_recommend(const struct ps_interactions *x, const struct ps_eval_
     res->seconds_build = ps_now() - t0;
     res->n_train_users = r->n_train_users;
     res->n_catalogue = r->n_items;
+    res->n_methods = p->als ? PS_EVAL_N_METHODS : PS_EVAL_ALS;
+    struct ps_als_model als;
+    memset(&als, 0, sizeof als);
+    if (p->als) {
+        t0 = ps_now();
+        rc = ps_als_fit(r, &p->als_params, NULL, pool, &als, NULL, err);
+        if (rc != PS_OK) {
+            ps_recommender_free(r);
+            free(users);
+            free(ustart);
+            free(rel);
+            return rc;
+        }
+        res->seconds_als = ps_now() - t0;
+    }
 
     t0 = ps_now();
     struct ps_rec_item *lists = ps_xmalloc(nu * (size_t)kmax * sizeof *lists);
@@ -111,7 +126,7 @@ int ps_evaluate_recommend(const struct ps_interactions *x, const struct ps_eval_
     uint32_t *ids = ps_xmalloc((size_t)kmax * sizeof *ids);
     struct ps_rec_scratch *s = ps_rec_scratch_new(r);
     struct ps_metrics_acc acc[PS_EVAL_MAX_K];
-    for (int method = 0; method < PS_EVAL_N_METHODS; method++) {
+    for (int method = 0; method < res->n_methods; method++) {
         if (method == PS_EVAL_HYBRID)
             ps_recommend_batch(r, users, nu, pool, lists, counts);
         for (int ki = 0; ki < p->n_ks; ki++)
@@ -126,8 +141,11 @@ int ps_evaluate_recommend(const struct ps_interactions *x, const struct ps_eval_
             } else if (method == PS_EVAL_POPULAR) {
                 n = ps_recommend_popular(r, users[i], one);
                 list = one;
-            } else {
+            } else if (method == PS_EVAL_RANDOM) {
                 n = ps_recommend_random(r, users[i], p->seed, s, one);
+                list = one;
+            } else {
+                n = ps_als_recommend(r, &als, users[i], s, one);
                 list = one;
             }
             for (int k = 0; k < n; k++)
@@ -142,6 +160,7 @@ int ps_evaluate_recommend(const struct ps_interactions *x, const struct ps_eval_
         }
     }
     res->seconds_recommend = ps_now() - t0;
+    ps_als_release(&als);
     ps_rec_scratch_free(s);
     free(lists);
     free(counts);

@@ -103,17 +103,6 @@ double ps_recommender_sim(const struct ps_recommender *r, uint32_t i, uint32_t j
     return 0.0;
 }
 
-struct ps_rec_scratch {
-    double *cf;          /* [n_items] collaborative score */
-    float *best;         /* [n_items] largest single basket contribution */
-    uint32_t *from;      /* [n_items] basket entry index behind best */
-    uint8_t *mark;       /* [n_items] 1 = in cand; 2 = also bought by the user */
-    uint8_t *bought;     /* [n_items] */
-    uint32_t *cand;      /* [n_items] candidate list */
-    struct ps_rec_item *heap; /* [max(5n, n)] */
-    struct ps_rec_item *top;  /* [max(5n, n)] */
-    float *uv;           /* [dim] user content vector */
-};
 
 static int heap_k(const struct ps_recommender *r)
 {
@@ -161,7 +150,7 @@ static int better(const struct ps_rec_item *a, const struct ps_rec_item *b)
 }
 
 /* Min-heap on "better": the root is the worst kept item. */
-static void heap_push(struct ps_rec_item *h, int *n, int cap, const struct ps_rec_item *it)
+void ps__heap_push(struct ps_rec_item *h, int *n, int cap, const struct ps_rec_item *it)
 {
     int i;
     if (*n < cap) {
@@ -194,6 +183,11 @@ static int cmp_item_desc(const void *a, const void *b)
 {
     const struct ps_rec_item *x = a, *y = b;
     return better(x, y) ? -1 : better(y, x) ? 1 : 0;
+}
+
+void ps__heap_sort(struct ps_rec_item *h, int n)
+{
+    qsort(h, (size_t)n, sizeof *h, cmp_item_desc);
 }
 
 static int passes(const struct ps_recommender *r, const struct ps_rec_scratch *s, uint32_t it)
@@ -350,7 +344,7 @@ int ps_recommend_user(const struct ps_recommender *r, uint32_t u, struct ps_rec_
         } else {
             ri.reason = PS_REASON_POPULAR;
         }
-        heap_push(s->heap, &nh, cap, &ri);
+        ps__heap_push(s->heap, &nh, cap, &ri);
     }
     /* Reset the scratch through the candidate list and the basket. */
     for (size_t c = 0; c < n_cand; c++) {
