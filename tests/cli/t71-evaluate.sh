@@ -29,6 +29,9 @@ if awk -v p="$p" -v r="$r" 'BEGIN { exit !(p > r) }'; then ok "popularity beats 
 expect_ok "json twice" $P evaluate recommend --events "$D/ev.csv" --segments "$D/seg/labels.csv" --split-at 1772323200 --k 10 --json -t 1
 expect_eq "metrics identical at 1 thread" "$(grep -v seconds "$TMP/out" | md5sum)" "$(grep -v seconds "$TMP/eval.json" | md5sum)"
 
+expect_ok "with ALS" $P evaluate recommend --events "$D/ev.csv" --split-at 2026-03-01 --k 10 --als --als-iters 3 --json
+expect_grep "als method in the json" '"als": \{"precision@10": [0-9.]+' "$TMP/out"
+expect_fail 2 "bad ALS factors" $P evaluate recommend --events "$D/ev.csv" --split-at 2026-03-01 --als-factors 0
 expect_fail 2 "split required" $P evaluate recommend --events "$D/ev.csv"
 expect_fail 2 "bad split" $P evaluate recommend --events "$D/ev.csv" --split-at tomorrow
 expect_fail 2 "bad k" $P evaluate recommend --events "$D/ev.csv" --split-at 2026-03-01 --k 5,0
