@@ -60,6 +60,13 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
                      struct ps_store *s, int64_t run_id, struct ps_profile_summary *sum,
                      struct ps_err *err);
 
+/* Checks p->tag_rules against the profile fields without building
+ * anything: feature columns (features.h), the fixed fields, topic_0 ..
+ * topic_<n_topics-1> and the columns of p->users_csv (scanned for their
+ * kinds).  Lets `persona run` fail on an unknown field before the long
+ * stages.  PS_OK when there are no rules. */
+int ps_profile_check_rules(const struct ps_profile_params *p, int n_topics, struct ps_err *err);
+
 /* Reads an "X.ids.txt" sidecar: one id per line; *ids owned (free each
  * and the array). */
 int ps_profile_read_ids(const char *path, char ***ids, size_t *n, struct ps_err *err);

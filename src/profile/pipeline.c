@@ -1169,6 +1169,19 @@ int ps_run(const struct ps_run_params *p, struct ps_run_result *res, struct ps_e
         struct clean_arg ca = {&in[t], (enum ps_schema)t};
         rc = stage(&r, name, k, outs, run_clean, &ca, err);
     }
+    if (!rc && rules_src) {
+        /* Field names and kinds now that the users table is clean: an
+         * unknown field fails before features, segments and topics. */
+        struct ps_profile_params pp = ps_profile_default_params();
+        char *uc = join(r.ws, "clean/users.csv");
+        long kt_ = 10;
+        ps_config_long(r.cfg, "topics", "k", 1, 10000, &kt_, err);
+        pp.tag_rules = rules_src;
+        pp.tag_rules_name = ps_config_name(r.cfg);
+        pp.users_csv = in[3].present ? uc : NULL;
+        rc = ps_profile_check_rules(&pp, topics_on ? (int)kt_ : 0, err);
+        free(uc);
+    }
     uint64_t kf = mix(ps_config_section_hash(r.cfg, "features"), in[0].key);
     if (!rc) {
         const char *outs[] = {"features.csv", "features.npy", NULL};

@@ -6,6 +6,7 @@
 #include "persona/profile.h"
 #include "persona/core.h"
 #include "persona/hash.h"
+#include "persona/features.h"
 #include "persona/lda.h"
 #include "persona/npy.h"
 #include "persona/reader.h"
@@ -331,6 +332,78 @@ static int eval_rules(const struct ps_profile_params *p, const struct ps_ftable 
     free(own_num);
     free(own_str);
     free(own_names);
+    return rc;
+}
+
+int ps_profile_check_rules(const struct ps_profile_params *p, int n_topics, struct ps_err *err)
+{
+    if (!p->tag_rules)
+        return PS_OK;
+    struct ps_strmap *umap = ps_strmap_new();
+    json_t **attrs = NULL;
+    int rc = p->users_csv ? load_users(p->users_csv, umap, &attrs, err) : PS_OK;
+    uint32_t nu = ps_strmap_count(umap);
+    int cap = ps_features_n_columns() + 16 + n_topics + 256, nc = 0;
+    const char **names = ps_xcalloc((size_t)cap, sizeof *names);
+    const double **num = ps_xcalloc((size_t)cap, sizeof *num);
+    const char ***str = ps_xcalloc((size_t)cap, sizeof *str);
+    char **own = ps_xcalloc((size_t)cap, sizeof *own);
+    static const double dummy_num[1] = {0};
+    static const char *dummy_str[1] = {NULL};
+    /* Zero rows: only names and kinds matter to the binder. */
+#define ADD(nm, isnum) do { names[nc] = (nm);                                \
+                            if (isnum) { num[nc] = dummy_num; }             \
+                            else { str[nc] = dummy_str; }                   \
+                            nc++; } while (0)
+    for (int c = 0; c < ps_features_n_columns(); c++)
+        ADD(ps_features_column_name(c), ps_features_column_is_numeric(c));
+    ADD("segment", 1);
+    ADD("segment_distance", 1);
+    ADD("segment_name", 0);
+    ADD("rfm_r", 1);
+    ADD("rfm_f", 1);
+    ADD("rfm_m", 1);
+    ADD("rfm_tier", 0);
+    ADD("lifecycle", 0);
+    ADD("price_sensitivity", 0);
+    for (int q = 0; q < n_topics && nc < cap; q++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "topic_%d", q);
+        own[nc] = ps_xstrdup(nm);
+        ADD(own[nc], 1);
+    }
+    if (!rc && nu) {
+        const char *key;
+        json_t *val;
+        json_object_foreach(attrs[0], key, val) {
+            int dup = 0;
+            for (int c = 0; c < nc; c++)
+                dup |= strcmp(names[c], key) == 0;
+            if (dup || nc >= cap)
+                continue;
+            own[nc] = ps_xstrdup(key);
+            ADD(own[nc], attr_numeric(attrs, nu, key));
+        }
+    }
+#undef ADD
+    struct ps_tagrules *rs = NULL;
+    if (!rc)
+        rc = ps_tagrules_parse(p->tag_rules, strlen(p->tag_rules),
+                               p->tag_rules_name ? p->tag_rules_name : "<rules>", &rs, err);
+    struct ps_table_view view = {0, nc, names, num, (const char *const *const *)str};
+    if (!rc)
+        rc = ps_tagrules_bind(rs, &view, err);
+    ps_tagrules_free(rs);
+    for (int c = 0; c < cap; c++)
+        free(own[c]);
+    free(own);
+    free(names);
+    free(num);
+    free(str);
+    for (uint32_t u = 0; u < nu; u++)
+        json_decref(attrs[u]);
+    free(attrs);
+    ps_strmap_free(umap);
     return rc;
 }
 

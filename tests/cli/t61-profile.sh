@@ -84,9 +84,11 @@ expect_eq "phone_fan users" "$(has phone_fan)" "$want_phone"
 expect_eq "night_owl users" "$(has night_owl)" "$want_night"
 expect_eq "young_city users (users table attributes)" "$(has young_city)" "$want_young"
 if [ "$want_phone" -gt 0 ] && [ "$want_night" -gt 0 ] && [ "$want_young" -gt 0 ]; then ok "rules select someone"; else bad "rules select someone"; fi
-printf '[input.events]\npath = %s/events.csv\n[tags]\nx = recency > 3\n' "$D" > "$TMP/r1.conf"
-expect_fail 1 "unknown field in a rule" "$PERSONA" run "$TMP/r1.conf" -q
-expect_grep "rule error points at config line and column" 'r1.conf:4:5: unknown field "recency" in rule "x"; did you mean "recency_days"' "$TMP/err"
+printf '[input.events]\npath = %s/events.csv\n[input.users]\npath = %s/users.csv\n[tags]\nok = age > 3\nx = recency > 3\n' "$D" "$D" > "$TMP/r1.conf"
+expect_fail 1 "unknown field in a rule" "$PERSONA" run "$TMP/r1.conf"
+expect_grep "rule error points at config line and column" 'r1.conf:7:5: unknown field "recency" in rule "x"; did you mean "recency_days"' "$TMP/err"
+if grep -q '^run: features' "$TMP/err"; then bad "unknown field found before the features stage"
+else ok "unknown field found before the features stage"; fi
 mkdir -p "$TMP/r2"
 printf '[input.events]\npath = %s/events.csv\n[tags]\n\nx = recency_days >> 3\n' "$D" > "$TMP/r2/r2.conf"
 expect_fail 1 "rule syntax error" "$PERSONA" run "$TMP/r2/r2.conf" -q
