@@ -59,6 +59,11 @@ int ps_evaluate_recommend(const struct ps_interactions *x, const struct ps_eval_
     for (size_t e = 0; e < x->n; e++)
         if (x->ts[e] < p->split_at)
             res->n_train_events++;
+    if (x->n == 0) {
+        free(tp);
+        return ps_err_set(err, PS_ERR_BAD_INPUT, "the log has no events with an item to "
+                          "evaluate on");
+    }
     if (res->n_train_events == 0 || n_test == 0) {
         free(tp);
         return ps_err_set(err, PS_ERR_BAD_INPUT, "split at %lld leaves %zu training events and "

@@ -319,6 +319,9 @@ int ps_recommend_user(const struct ps_recommender *r, uint32_t u, struct ps_rec_
             t[1] = p->w_segment * r->segpop[(size_t)seg * r->n_items + it] / r->segpop_max[seg];
         if (r->pop_max > 0)
             t[2] = p->w_popular * r->buyers[it] / r->pop_max;
+        else if (r->n_pop_rank > 0 && r->item_users[r->pop_rank[0]] > 0)
+            /* A log without purchases: popularity by users who touched it. */
+            t[2] = p->w_popular * r->item_users[it] / r->item_users[r->pop_rank[0]];
         if (use_content && it < x->n_vec_items) {
             const float *v = x->item_vec + (size_t)it * x->dim;
             double d = 0;
@@ -330,7 +333,10 @@ int ps_recommend_user(const struct ps_recommender *r, uint32_t u, struct ps_rec_
         for (int k = 1; k < 4; k++)
             if (t[k] > t[arg])
                 arg = k;
-        struct ps_rec_item ri = {it, (float)(t[0] + t[1] + t[2] + t[3]), 0, 0, 0, -1};
+        double score = t[0] + t[1] + t[2] + t[3];
+        if (!(score > 0))
+            continue; /* no evidence at all: not a recommendation */
+        struct ps_rec_item ri = {it, (float)score, 0, 0, 0, -1};
         if (arg == 0 && t[0] > 0) {
             const struct ps__bentry *be = &r->basket[s->from[it]];
             ri.reason = PS_REASON_BASKET;
