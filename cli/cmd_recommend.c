@@ -255,8 +255,19 @@ static int cmd_recommend_main(int argc, char **argv)
                 size_t clen = 0;
                 if (x.item_cat[it->item] >= 0)
                     cat = ps_strmap_key(x.cats, (uint32_t)x.item_cat[it->item], &clen);
-                fprintf(af.fp, "  %2d. %.*s  %-10.*s score %.4f  because: %s\n", k + 1, (int)ilen,
+                fprintf(af.fp, "  %2d. %.*s  %-10.*s score %.4f  because: %s", k + 1, (int)ilen,
                         iid, (int)clen, cat, it->score, reason);
+                if (it->item < x.item_title_cap && x.item_title[it->item]) {
+                    /* The title's first 40 characters (whole UTF-8 sequences). */
+                    const char *t = x.item_title[it->item];
+                    size_t b = 0;
+                    for (int c = 0; t[b] && c < 40; c++)
+                        do
+                            b++;
+                        while (((unsigned char)t[b] & 0xC0) == 0x80);
+                    fprintf(af.fp, "  (%.*s%s)", (int)b, t, t[b] ? "…" : "");
+                }
+                fputc('\n', af.fp);
                 continue;
             }
             csv_field(af.fp, uid, ulen);

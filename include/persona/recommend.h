@@ -71,6 +71,8 @@ struct ps_interactions {
     int64_t *ts;               /* [n] Unix seconds */
     int32_t *item_cat;         /* [n_items] category id, -1 unknown */
     size_t item_cat_cap;
+    char **item_title;         /* [n_items] titles from the items table or NULL; owned */
+    size_t item_title_cap;
     int32_t *user_seg;         /* [n_users] segment, -1 none; NULL until segments load */
     size_t user_seg_cap;
     int n_segments;            /* 1 + largest segment id seen */

@@ -43,6 +43,9 @@ void ps_interactions_release(struct ps_interactions *x)
     free(x->kind);
     free(x->ts);
     free(x->item_cat);
+    for (size_t i = 0; i < x->item_title_cap && x->item_title; i++)
+        free(x->item_title[i]);
+    free(x->item_title);
     free(x->user_seg);
     for (int i = 0; i < x->n_segments; i++)
         free(x->seg_names ? x->seg_names[i] : NULL);
@@ -250,16 +253,19 @@ done:
 
 int ps_interactions_load_items(struct ps_interactions *x, const char *path, struct ps_err *err)
 {
-    int idx[2];
+    int idx[3];
     struct ps_reader *r = NULL;
-    int rc = open_csv(&r, path, (const char *const[]){"item_id", "?category"}, 2, idx, err);
+    int rc = open_csv(&r, path, (const char *const[]){"item_id", "?category", "?title"}, 3, idx,
+                      err);
     if (rc != PS_OK)
         return rc;
     idx[1] = ps_reader_column_index(r, "category");
+    idx[2] = ps_reader_column_index(r, "title");
     while ((rc = ps_reader_next(r)) == PS_OK) {
-        size_t ilen, clen = 0;
+        size_t ilen, clen = 0, tlen = 0;
         const char *iid = ps_reader_field(r, idx[0], &ilen);
         const char *cat = idx[1] >= 0 ? ps_reader_field(r, idx[1], &clen) : "";
+        const char *title = idx[2] >= 0 ? ps_reader_field(r, idx[2], &tlen) : "";
         if (!ilen) {
             rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s:%ld: column \"item_id\": empty item id",
                             ps_reader_name(r), ps_reader_line(r));
@@ -268,6 +274,17 @@ int ps_interactions_load_items(struct ps_interactions *x, const char *path, stru
         uint32_t it = add_item(x, iid, ilen);
         if (clen)
             x->item_cat[it] = (int32_t)ps_strmap_intern(x->cats, cat, clen, NULL);
+        if (tlen) {
+            size_t old = x->item_title_cap;
+            if (it >= old) {
+                x->item_title = ps_xgrow(x->item_title, &x->item_title_cap, (size_t)it + 1,
+                                         sizeof *x->item_title);
+                for (size_t k = old; k < x->item_title_cap; k++)
+                    x->item_title[k] = NULL;
+            }
+            free(x->item_title[it]);
+            x->item_title[it] = ps_xstrndup(title, tlen);
+        }
     }
     rc = rc == PS_DONE ? PS_OK : row_error(r, err, rc);
 done:

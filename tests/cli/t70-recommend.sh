@@ -28,6 +28,8 @@ u=$(sed -n 2p "$D/ev.csv" | cut -d, -f1)
 expect_ok "one user, explained" $P recommend --events "$D/ev.csv" --user "$u" --explain
 expect_grep "explain names the user" "^recommendations for $u:" "$TMP/out"
 expect_grep "explain gives reasons" "because: " "$TMP/out"
+expect_ok "explained with titles" $P recommend --events "$D/ev.csv" --items "$D/it.csv" --user "$u" --explain -q
+expect_grep "titles shown" "because: .* \\(.+\\)$" "$TMP/out"
 
 # --exclude-purchased: no recommended (user, item) pair was bought.
 expect_ok "exclude purchased" $P recommend --events "$D/ev.csv" --all --exclude-purchased --out "$TMP/rx.csv" -q
