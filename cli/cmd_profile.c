@@ -5,6 +5,7 @@
 #include "persona/store.h"
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
     "usage: persona profile show USER [--json] [--run N] [--workspace DIR]\n"           \
     "   or: persona profile diff --from RUN --to RUN [--json] [--workspace DIR]\n"      \
     "   or: persona profile export --format jsonl|csv [--run N] [--out FILE] [--workspace DIR]\n" \
+    "   or: persona profile runs [--workspace DIR]\n"                                    \
     "\n"                                                                                \
     "Reads DIR/persona.db (default DIR: workspace).  RUN numbers are the run ids\n"    \
     "`persona run` prints; a run that reused an earlier snapshot resolves to it.\n"    \
@@ -20,7 +22,8 @@
     "\n"                                                                                \
     "  show     one user's profile (text, or the stored JSON document with --json)\n" \
     "  diff     segment moves, tags gained and lost, lifecycle changes between runs\n" \
-    "  export   every profile: JSON Lines, or CSV with user_id and segment first\n"
+    "  export   every profile: JSON Lines, or CSV with user_id and segment first\n"   \
+    "  runs     the runs in the store: id, status, snapshot, time, users\n"
 
 static int open_store(const char *ws, struct ps_store **s)
 {
@@ -98,7 +101,8 @@ static int cmd_profile_main(int argc, char **argv)
     const char *sub = argv[1], *ws = "workspace", *user = NULL, *fmt = NULL, *out = NULL;
     long run = 0, from = 0, to = 0;
     int json = 0;
-    if (strcmp(sub, "show") != 0 && strcmp(sub, "diff") != 0 && strcmp(sub, "export") != 0)
+    if (strcmp(sub, "show") != 0 && strcmp(sub, "diff") != 0 && strcmp(sub, "export") != 0 &&
+        strcmp(sub, "runs") != 0)
         return cli_usage_error("profile", "unknown subcommand '%s'", sub);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -144,7 +148,24 @@ static int cmd_profile_main(int argc, char **argv)
     if (rc)
         return rc;
     struct ps_err err = {0};
-    if (!strcmp(sub, "show")) {
+    if (!strcmp(sub, "runs")) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(ps_store_db(s), "SELECT run_id, status, snapshot, started_at, seconds, "
+                               "(SELECT COUNT(*) FROM profiles p WHERE p.run_id = r.snapshot), config_path "
+                               "FROM runs r ORDER BY run_id", -1, &st, NULL) != SQLITE_OK) {
+            rc = cli_fail("cannot read runs: %s", sqlite3_errmsg(ps_store_db(s)));
+        } else {
+            printf("run  status   snapshot  started               seconds    users  config\n");
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                printf("%-4lld %-8s %8s  %-20s %8.2f %8lld  %s\n", (long long)sqlite3_column_int64(st, 0),
+                       (const char *)sqlite3_column_text(st, 1),
+                       sqlite3_column_type(st, 2) == SQLITE_NULL ? "-" : (const char *)sqlite3_column_text(st, 2),
+                       (const char *)sqlite3_column_text(st, 3), sqlite3_column_double(st, 4),
+                       (long long)sqlite3_column_int64(st, 5), (const char *)sqlite3_column_text(st, 6));
+            }
+            sqlite3_finalize(st);
+        }
+    } else if (!strcmp(sub, "show")) {
         int64_t snap = resolve(s, run, "show");
         char *doc = NULL;
         if (!snap) {
