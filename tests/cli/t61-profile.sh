@@ -95,6 +95,7 @@ expect_fail 1 "rule syntax error" "$PERSONA" run "$TMP/r2/r2.conf" -q
 expect_grep "syntax error before any work" "^persona: error: .*r2.conf:5:19: expected an expression" "$TMP/err"
 if [ -e "$TMP/r2/workspace" ]; then bad "syntax error wrote nothing"; else ok "syntax error wrote nothing"; fi
 
+expect_fail 1 "an interrupted run" "$PERSONA" run "$D/persona.conf" -q --force --stop-after clean.events
 expect_ok "runs" "$PERSONA" profile runs --workspace "$W"
 expect_grep "runs: header" "^run +status +snapshot" "$TMP/out"
 expect_grep "runs: first run" "^1 +ok +1 +[0-9T:Z-]+ +[0-9.]+ +500 " "$TMP/out"
