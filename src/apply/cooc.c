@@ -42,7 +42,7 @@ struct nbr_job {
     int *tmp_n;                    /* [n_items] */
     double **acc;                  /* per worker [n_items] */
     uint32_t **touched;            /* per worker [n_items] */
-    struct ps__nbr **cand;         /* per worker [n_items] */
+    struct ps__nbr **cand;         /* per worker [neighbors]: the top-M heap */
     int n_tasks;
 };
 
@@ -78,19 +78,42 @@ static void nbr_task(void *ctx, int task, int worker)
                 acc[it] += wi * r->basket[q].w;
             }
         }
-        size_t n_c = 0;
+        /* Keep the best M in a min-heap (root = worst kept, by cmp_nbr
+         * order), then sort those M: O(touched log M). */
+        int n_c = 0;
         for (size_t t = 0; t < n_t; t++) {
             uint32_t it = touched[t];
-            double s = acc[it] / (j->norm[i] * j->norm[it]);
+            struct ps__nbr nb = {it, (float)(acc[it] / (j->norm[i] * j->norm[it]))};
             acc[it] = 0;
-            cand[n_c].item = it;
-            cand[n_c].sim = (float)s;
-            n_c++;
+            int k;
+            if (n_c < M) {
+                k = n_c++;
+                while (k > 0 && cmp_nbr(&nb, &cand[(k - 1) / 2]) > 0) {
+                    cand[k] = cand[(k - 1) / 2];
+                    k = (k - 1) / 2;
+                }
+                cand[k] = nb;
+                continue;
+            }
+            if (cmp_nbr(&nb, &cand[0]) >= 0)
+                continue; /* not better than the worst kept */
+            k = 0;
+            for (;;) {
+                int l = 2 * k + 1, m = l;
+                if (l >= n_c)
+                    break;
+                if (l + 1 < n_c && cmp_nbr(&cand[l + 1], &cand[l]) > 0)
+                    m = l + 1;
+                if (cmp_nbr(&nb, &cand[m]) >= 0)
+                    break;
+                cand[k] = cand[m];
+                k = m;
+            }
+            cand[k] = nb;
         }
-        qsort(cand, n_c, sizeof *cand, cmp_nbr);
-        int keep = n_c < (size_t)M ? (int)n_c : M;
-        memcpy(j->tmp + (size_t)i * M, cand, (size_t)keep * sizeof *cand);
-        j->tmp_n[i] = keep;
+        qsort(cand, (size_t)n_c, sizeof *cand, cmp_nbr);
+        memcpy(j->tmp + (size_t)i * M, cand, (size_t)n_c * sizeof *cand);
+        j->tmp_n[i] = n_c;
     }
 }
 
@@ -213,7 +236,7 @@ int ps__rec_build_model(struct ps_recommender *r, struct ps_pool *pool, struct p
     for (int t = 0; t < n_threads; t++) {
         job.acc[t] = ps_xcalloc(ni ? ni : 1, sizeof(double));
         job.touched[t] = ps_xmalloc((ni ? ni : 1) * sizeof(uint32_t));
-        job.cand[t] = ps_xmalloc((ni ? ni : 1) * sizeof(struct ps__nbr));
+        job.cand[t] = ps_xmalloc((size_t)M * sizeof(struct ps__nbr));
     }
     job.n_tasks = ni < 64 ? 1 : 64;
     ps_pool_run(pool, job.n_tasks, nbr_task, &job);
