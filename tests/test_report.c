@@ -2,6 +2,7 @@
  * no external references, persona cards, heatmap colours, drift. */
 #include "test.h"
 #include "persona/core.h"
+#include "persona/reader.h"
 #include "persona/report.h"
 #include "persona/store.h"
 
@@ -43,7 +44,7 @@ TEST(report_from_store_snapshot)
     CHECK_INT(ps_store_segment_put(s, r1, 0, "<b>bold</b> & co", 3, 0.75, "card \"zero\"",
                                    "{\"z\":{\"spend\":2.5,\"visits\":-1.0},\"tags\":{\"vip\":0.5},"
                                    "\"examples\":[\"great <phone>\"]}", &err), PS_OK);
-    CHECK_INT(ps_store_segment_put(s, r1, 1, "books", 1, 0.25, "card one",
+    CHECK_INT(ps_store_segment_put(s, r1, 1, "高消费数码发烧友夜间活跃用户", 1, 0.25, "card one",
                                    "{\"z\":{\"spend\":-0.5,\"visits\":null}}", &err), PS_OK);
     CHECK_INT(ps_store_topic_put(s, r1, 0, 1.0, "[\"手机\",\"battery\"]", &err), PS_OK);
     CHECK_INT(ps_store_profile_put(s, r1, "u1", 0, 1.0, NULL, NULL, "{}", &err), PS_OK);
@@ -80,6 +81,9 @@ TEST(report_from_store_snapshot)
         CHECK_INT(count(h, "href="), 0);
         CHECK_INT(count(h, "src="), 0);
         CHECK_INT(count(h, "url("), 0);
+        /* The heatmap cuts long names at a character boundary (9 x 3 bytes). */
+        CHECK_CONTAINS(h, ">1. 高消费数码发烧友夜</text>");
+        CHECK_INT(ps_utf8_invalid_offset(h, strlen(h)), -1);
     }
     free(h);
     CHECK_INT(ps_report_write(&p, s, r2, r1, NULL, out, &err), PS_OK);

@@ -710,12 +710,22 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
     sum->n_segments = k;
     sum->n_topics = K;
 
-    /* Topics. */
+    /* Topics: share of the model's tokens (defined even when no profiled
+     * user wrote anything). */
+    double *tok_share = ps_xcalloc((size_t)(K ? K : 1), sizeof *tok_share), tok_all = 0;
+    for (uint32_t w = 0; lda && w < ps_lda_n_words(lda); w++)
+        for (int q = 0; q < K; q++) {
+            tok_share[q] += ps_lda_count(lda, w, q);
+            tok_all += ps_lda_count(lda, w, q);
+        }
+    (void)ttot;
+    (void)tn_all;
     for (int q = 0; q < K && !rc; q++) {
         char *wj = json_dumps(json_array_get(topic_words, (size_t)q), JSON_COMPACT);
-        rc = ps_store_topic_put(s, run_id, q, tn_all ? ttot[q] / (double)tn_all : 0.0, wj, err);
+        rc = ps_store_topic_put(s, run_id, q, tok_all > 0 ? tok_share[q] / tok_all : 0.0, wj, err);
         free(wj);
     }
+    free(tok_share);
 
     /* Segments. */
     double n_all = (double)t.n_rows;

@@ -212,42 +212,51 @@ static void heatmap(struct ps_buf *b, const struct seg_row *sg, int n, int max_f
 {
     if (!n)
         return;
-    json_t *z0 = json_object_get(sg[0].prof, "z");
-    int nf = (int)json_object_size(z0);
-    if (nf > max_features)
-        nf = max_features;
-    int cw = 38, ch = 26, left = 190, top = 170;
+    /* Columns with a value in at least one segment, in feature order. */
+    json_t *z0 = json_object_get(sg[0].prof, "z"), *cols = json_array();
+    const char *key;
+    json_t *v;
+    json_object_foreach(z0, key, v) {
+        int any = 0;
+        for (int i = 0; i < n && !any; i++)
+            any = json_is_number(json_object_get(json_object_get(sg[i].prof, "z"), key));
+        if (any && (int)json_array_size(cols) < max_features)
+            json_array_append_new(cols, json_string(key));
+    }
+    int nf = (int)json_array_size(cols);
+    int cw = nf > 24 ? 34 : 38, ch = 26, left = 190, top = 170;
     int W = left + nf * cw + 20, H = top + n * ch + 20;
     ps_buf_printf(b, "<section id=\"heatmap\"><h2>Features by segment</h2><p class=\"muted\">"
                      "Cell = segment mean minus population mean, in population standard deviations "
                      "(red above, blue below; number shown).</p>"
                      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                      "font-size=\"11\" font-family=\"sans-serif\">", W, H);
-    const char *key;
-    json_t *v;
-    int c = 0;
-    json_object_foreach(z0, key, v) {
-        if (c >= nf)
-            break;
+    for (int c = 0; c < nf; c++) {
         int x = left + c * cw + cw / 2;
         ps_buf_printf(b, "<text transform=\"translate(%d,%d) rotate(-60)\">", x, top - 6);
-        esc(b, key);
+        esc(b, json_string_value(json_array_get(cols, (size_t)c)));
         ps_buf_printf(b, "</text>");
-        c++;
     }
     for (int i = 0; i < n; i++) {
         int y = top + i * ch;
         ps_buf_printf(b, "<rect x=\"4\" y=\"%d\" width=\"10\" height=\"%d\" fill=\"%s\"/>"
                          "<text x=\"18\" y=\"%d\">%d. ", y + 3, ch - 6, color(sg[i].id), y + ch / 2 + 4, sg[i].id);
+        /* At most 28 bytes, cut at a UTF-8 character boundary. */
         char nm[40];
-        snprintf(nm, sizeof nm, "%.28s", sg[i].name);
+        size_t l = strlen(sg[i].name);
+        if (l > 28) {
+            l = 28;
+            while (l > 0 && ((unsigned char)sg[i].name[l] & 0xC0) == 0x80)
+                l--;
+        }
+        memcpy(nm, sg[i].name, l);
+        nm[l] = '\0';
         esc(b, nm);
         ps_buf_printf(b, "</text>");
         json_t *z = json_object_get(sg[i].prof, "z");
-        c = 0;
-        json_object_foreach(z, key, v) {
-            if (c >= nf)
-                break;
+        for (int c = 0; c < nf; c++) {
+            key = json_string_value(json_array_get(cols, (size_t)c));
+            v = json_object_get(z, key);
             double zz = json_is_number(v) ? json_number_value(v) : NAN;
             char col[16];
             zcolor(zz, col, sizeof col);
@@ -259,9 +268,9 @@ static void heatmap(struct ps_buf *b, const struct seg_row *sg, int n, int max_f
             if (!isnan(zz))
                 ps_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"10\">%.1f</text>",
                               x + cw / 2, y + ch / 2 + 4, zz);
-            c++;
         }
     }
+    json_decref(cols);
     ps_buf_printf(b, "</svg></section>\n");
 }
 

@@ -21,10 +21,13 @@ for id in overview personas heatmap scatter topics drift; do
 done
 expect_eq "six persona cards" "$(grep -o '<div class="card"' "$R" | wc -l)" "6"
 expect_eq "500 scatter points" "$(grep -o '<circle ' "$R" | wc -l)" "500"
-expect_eq "heatmap cells: 6 segments x 26 features" "$(grep -o '<rect x="[0-9]*" y="[0-9]*" width="38"' "$R" | wc -l)" "156"
+expect_eq "heatmap cells: 6 segments x 26 features" "$(grep -o '<rect x="[0-9]*" y="[0-9]*" width="34"' "$R" | wc -l)" "156"
 expect_eq "no script" "$(grep -ci '<script' "$R")" "0"
 expect_eq "no external reference" "$(grep -Eci '(src|href)=|url\(|@import' "$R")" "0"
 expect_grep "first snapshot: no drift yet" "first snapshot in this workspace" "$R"
+if command -v sqlite3 > /dev/null; then
+  expect_eq "topic shares sum to 1" "$(sqlite3 "$W/persona.db" 'select round(sum(share), 6) from topics where run_id = 1')" "1.0"
+fi
 expect_grep "topic words listed" "<tr><td>0</td><td>[0-9.]+%</td><td>[^<]+ · " "$R"
 
 # Drift after a second snapshot.
