@@ -95,6 +95,17 @@ expect_fail 1 "rule syntax error" "$PERSONA" run "$TMP/r2/r2.conf" -q
 expect_grep "syntax error before any work" "^persona: error: .*r2.conf:5:19: expected an expression" "$TMP/err"
 if [ -e "$TMP/r2/workspace" ]; then bad "syntax error wrote nothing"; else ok "syntax error wrote nothing"; fi
 
+# Chinese persona cards and segment names.
+sed -e 's/^lang = en  .*# persona card wording.*/lang = zh/' -e 's/^lang = en  .*# segment names.*/lang = zh/' \
+  "$D/persona.conf" > "$D/zh.conf"
+expect_eq "zh.conf sets both languages" "$(grep -c '^lang = zh$' "$D/zh.conf")" "2"
+expect_ok "run with Chinese cards" "$PERSONA" run "$D/zh.conf" -q -t 2 --workspace "$TMP/zhws"
+if command -v sqlite3 > /dev/null; then
+  sqlite3 "$TMP/zhws/persona.db" 'select card from segments' > "$TMP/cards.txt"
+  expect_grep "zh card wording" "^.+：[0-9]+ 位用户（占 [0-9.]+%）。 与全体相比：" "$TMP/cards.txt"
+  expect_grep "zh categories" "主要品类：" "$TMP/cards.txt"
+fi
+
 expect_fail 1 "an interrupted run" "$PERSONA" run "$D/persona.conf" -q --force --stop-after clean.events
 expect_ok "runs" "$PERSONA" profile runs --workspace "$W"
 expect_grep "runs: header" "^run +status +snapshot" "$TMP/out"
