@@ -39,6 +39,21 @@ expect_fail 1 "split after every event" $P evaluate recommend --events "$D/ev.cs
 expect_grep "says why" "0 test purchases; pick a time between" "$TMP/err"
 expect_fail 2 "unknown subcommand" $P evaluate frobnicate
 
+# Real data: UCI Online Retail (44 days of invoices, ../shared/data), split
+# mid-January 2011.  The hybrid beats popularity there too.
+if [ -d "$SHARED/data/online-retail" ]; then
+  ins=(); for f in "$SHARED"/data/online-retail/*.csv; do ins+=(--in "$f"); done
+  $P clean --preset online-retail --schema events "${ins[@]}" --out "$TMP/or.csv" --quarantine "$TMP/orq.csv" -q >/dev/null 2>&1
+  expect_ok "evaluate on Online Retail" $P evaluate recommend --events "$TMP/or.csv" --split-at 2011-01-15 --k 10 --json
+  cp "$TMP/out" "$TMP/or.json"
+  h=$(grep '"hybrid":' "$TMP/or.json" | sed -E 's/.*"ndcg@10": ([0-9.]+).*/\1/')
+  p=$(grep '"popular":' "$TMP/or.json" | sed -E 's/.*"ndcg@10": ([0-9.]+).*/\1/')
+  echo "    Online Retail ndcg@10 hybrid $h popular $p"
+  if awk -v h="$h" -v p="$p" 'BEGIN { exit !(h > p) }'; then ok "Online Retail: hybrid beats popularity"; else bad "Online Retail: hybrid beats popularity ($h vs $p)"; fi
+else
+  echo "skip: no $SHARED/data/online-retail"
+fi
+
 # Uplift on a simulated campaign.
 expect_ok "audience" $P audience create --profiles "$D/features.csv" --name t71 --holdout 30% --stratify top_category_1 --score recency_days --out "$TMP/aud.csv" -q
 expect_ok "simulate" $P audience simulate --audience "$TMP/aud.csv" --uplift 0.05 --base 0.10 --seed 9 --out "$TMP/outc.csv"
