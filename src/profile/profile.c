@@ -808,7 +808,7 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
         ps_buf_printf(&card, zh ? "%s：%ld 位用户（占 %.1f%%）。" : "%s: %ld users (%.1f%% of all).",
                       m.names[j], size[j], n_all > 0 ? 100.0 * size[j] / n_all : 0);
         if (nz) {
-            ps_buf_printf(&card, zh ? " 与全体相比：" : " Against the population:");
+            ps_buf_printf(&card, zh ? "与全体相比：" : " Against the population:");
             for (int q = 0; q < nz && q < 4; q++) {
                 double zz = json_real_value(json_object_get(z, zc[q].key));
                 if (zh)
@@ -821,9 +821,9 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
             ps_buf_printf(&card, zh ? "。" : ".");
         }
         if (ncat) {
-            ps_buf_printf(&card, zh ? " 主要品类：" : " Top categories:");
+            ps_buf_printf(&card, zh ? "主要品类：" : " Top categories:");
             for (int q = 0; q < ncat && q < 3; q++)
-                ps_buf_printf(&card, "%s %s %.0f%%", q ? "," : "", cc[q].key,
+                ps_buf_printf(&card, zh ? "%s%s %.0f%%" : "%s %s %.0f%%", q ? (zh ? "，" : ",") : "", cc[q].key,
                               size[j] ? 100.0 * cc[q].n / size[j] : 0);
             ps_buf_printf(&card, zh ? "。" : ".");
         }
@@ -832,7 +832,7 @@ int ps_profile_build(const struct ps_profile_params *p, struct ps_pool *pool,
             for (int q = 1; q < K; q++)
                 if (tsum[(size_t)j * K + q] > tsum[(size_t)j * K + best])
                     best = q;
-            ps_buf_printf(&card, zh ? " 评论话题：#%d（" : " Talks about topic %d (", best);
+            ps_buf_printf(&card, zh ? "评论话题：#%d（" : " Talks about topic %d (", best);
             json_t *wa = json_array_get(topic_words, (size_t)best);
             for (size_t q = 0; q < json_array_size(wa) && q < 5; q++)
                 ps_buf_printf(&card, "%s%s", q ? ", " : "", json_string_value(json_array_get(wa, q)));

@@ -102,8 +102,8 @@ expect_eq "zh.conf sets both languages" "$(grep -c '^lang = zh$' "$D/zh.conf")" 
 expect_ok "run with Chinese cards" "$PERSONA" run "$D/zh.conf" -q -t 2 --workspace "$TMP/zhws"
 if command -v sqlite3 > /dev/null; then
   sqlite3 "$TMP/zhws/persona.db" 'select card from segments' > "$TMP/cards.txt"
-  expect_grep "zh card wording" "^.+：[0-9]+ 位用户（占 [0-9.]+%）。 与全体相比：" "$TMP/cards.txt"
-  expect_grep "zh categories" "主要品类：" "$TMP/cards.txt"
+  expect_grep "zh card wording" "^.+：[0-9]+ 位用户（占 [0-9.]+%）。与全体相比：" "$TMP/cards.txt"
+  expect_grep "zh categories" "。主要品类：[a-z]+ [0-9]+%，" "$TMP/cards.txt"
 fi
 
 expect_fail 1 "an interrupted run" "$PERSONA" run "$D/persona.conf" -q --force --stop-after clean.events
