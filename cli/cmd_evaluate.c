@@ -281,8 +281,12 @@ static void print_lift_line(const char *label, const struct ps_group_stats *t,
                             int first)
 {
     if (json) {
-        printf("%s\n  \"%s\": {\"n_treatment\": %zu, \"n_control\": %zu, \"rate_treatment\": ",
-               first ? "" : ",", label, t->n, c->n);
+        struct ps_buf key;
+        ps_buf_init(&key);
+        ps_buf_json_str(&key, label, strlen(label));
+        printf("%s\n  %s: {\"n_treatment\": %zu, \"n_control\": %zu, \"rate_treatment\": ",
+               first ? "" : ",", key.data, t->n, c->n);
+        ps_buf_release(&key);
         print_num(t->rate);
         printf(", \"rate_control\": ");
         print_num(c->rate);
