@@ -56,7 +56,7 @@
     "  --alpha A          doc-topic prior (default 0.1)\n"                            \
     "  --beta B           topic-word prior (default 0.01)\n"                          \
     "  --optimize-alpha   learn an asymmetric alpha (Minka) after 50 sweeps\n"       \
-    "  --sampler S        auto|dense|alias (default auto: alias from K = 200)\n"       \
+    "  --sampler S        auto|dense|alias (default auto: alias from K = 100)\n"       \
     "  --min-df N         drop words in fewer documents (default 5)\n"                \
     "  --max-df F         drop words in more than this fraction (default 0.5)\n"      \
     "  --max-vocab N      keep the N most frequent words (default 50000)\n"           \
@@ -402,7 +402,7 @@ static int write_sidecars(const char *npy, int K, size_t rows, const char *const
 static const char *sampler_name(enum ps_lda_sampler s, int K)
 {
     if (s == PS_LDA_SAMPLER_AUTO)
-        s = K >= 200 ? PS_LDA_SAMPLER_ALIAS : PS_LDA_SAMPLER_DENSE;
+        s = K >= 100 ? PS_LDA_SAMPLER_ALIAS : PS_LDA_SAMPLER_DENSE;
     return s == PS_LDA_SAMPLER_ALIAS ? "alias" : "dense";
 }
 

@@ -100,7 +100,7 @@ struct ps_lda_params {
     double beta;                /* topic-word prior (default 0.01) */
     uint64_t seed;              /* default 42 */
     int n_threads;              /* sampling blocks; 0 = the pool's thread count */
-    enum ps_lda_sampler sampler;/* AUTO = ALIAS for K >= 200, DENSE below (bench/RESULTS-topics.md) */
+    enum ps_lda_sampler sampler;/* AUTO = ALIAS for K >= 100, DENSE below (bench/RESULTS-topics.md) */
     int mh_steps;               /* reserved (stored in model files): the alias kernel makes
                                    one Metropolis-Hastings test per token; must be 1..64 */
     int optimize_alpha;         /* Minka fixed-point asymmetric alpha every 10 sweeps after burn_in */

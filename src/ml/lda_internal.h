@@ -11,7 +11,7 @@
 #define PS_LDA_MAX_K 100000
 /* AUTO picks the alias sampler from this many topics on (see
  * bench/RESULTS-topics.md for the crossover). */
-#define PS_LDA_ALIAS_MIN_K 200
+#define PS_LDA_ALIAS_MIN_K 100
 
 struct ps_lda {
     struct ps_lda_params p;     /* as trained (alpha: the initial value) */
