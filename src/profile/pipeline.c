@@ -753,11 +753,22 @@ static int run_topics(struct run *r, void *arg, struct ps_run_stage *st, struct 
 
 /* ---- text vectors ---- */
 
-/* Finds the built-in model: the config's folder, the current folder, then
- * beside the executable. */
+/* Finds the built-in model: $PERSONA_MODELS/persona-small when that
+ * variable is set (and nowhere else), else under the config's folder, the
+ * current folder, then beside the executable. */
 static char *find_builtin_model(struct run *r)
 {
     const char *rel = "models/persona-small";
+    const char *env = getenv("PERSONA_MODELS");
+    if (env) {
+        char *dir = join(env, "persona-small"), *cj = join(dir, "config.json");
+        int ok_model = exists(cj);
+        free(cj);
+        if (ok_model)
+            return dir;
+        free(dir);
+        return NULL;
+    }
     char *cands[3];
     cands[0] = join(ps_config_dir(r->cfg), rel);
     cands[1] = ps_xstrdup(rel);

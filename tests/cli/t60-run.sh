@@ -4,6 +4,8 @@
 # an interruption), the run record in the store, and config errors.
 . "$(dirname "$0")/lib.sh"
 have_sqlite=0; command -v sqlite3 >/dev/null && have_sqlite=1
+# No built-in model for these runs, whether or not models/persona-small exists.
+export PERSONA_MODELS=$TMP/no-models
 
 D=$TMP/shop; W=$D/workspace
 expect_ok "demo shop with persona.conf" "$PERSONA" demo "$D" --users 500 -q
@@ -136,6 +138,11 @@ if [ -d "$G" ]; then
   expect_grep "profile points at the vector row" '"text_vector":\{"file":"vectors.npy","row":1\}' "$TMP/u2.json"
   expect_ok "rerun with a model" "$PERSONA" run "$TMP/lm.conf" -t 2
   expect_grep "vectors skipped when unchanged" "^vectors +skipped" "$TMP/out"
+  # model = auto finds the built-in model (here a stand-in) through $PERSONA_MODELS.
+  mkdir -p "$TMP/models" && ln -s "$G" "$TMP/models/persona-small"
+  sed 's|^model = .*|model = auto|' "$TMP/lm.conf" > "$TMP/lm3.conf"
+  expect_ok "model = auto with a built-in model" env PERSONA_MODELS="$TMP/models" "$PERSONA" run "$TMP/lm3.conf" -t 2 --force
+  expect_grep "auto: vectors from the built-in model" "^vectors +done +[0-9.]+ +8 +3" "$TMP/out"
   printf '[input.events]\npath = %s/events.csv\n[input.texts]\npath = %s/texts.csv\n[embed]\nmodel = /nonexistent/model\n' "$F" "$F" > "$TMP/lm2.conf"
   expect_fail 1 "missing model folder" "$PERSONA" run "$TMP/lm2.conf"
   expect_grep "missing model message" "lm2.conf:6: \[embed\] model: no checkpoint at \"/nonexistent/model\"" "$TMP/err"

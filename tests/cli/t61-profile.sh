@@ -2,6 +2,7 @@
 # t61-profile.sh - `persona profile show|diff|export` over a workspace with
 # two snapshots (the second one computed as of an earlier date).
 . "$(dirname "$0")/lib.sh"
+export PERSONA_MODELS=$TMP/no-models   # the tests do not depend on the built-in model
 
 D=$TMP/shop; W=$D/workspace
 "$PERSONA" demo "$D" --users 500 -q

@@ -10,6 +10,7 @@
 # console check is validated the same way: a page with a failing script
 # must produce the error line we look for.
 . "$(dirname "$0")/lib.sh"
+export PERSONA_MODELS=$TMP/no-models   # the tests do not depend on the built-in model
 
 D=$TMP/shop; W=$D/workspace; R=$W/report.html
 "$PERSONA" demo "$D" --users 500 -q
