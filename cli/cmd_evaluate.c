@@ -30,6 +30,9 @@
     "  --items FILE          canonical items CSV (catalogue)\n"                      \
     "  --segments FILE       labels.csv of persona segment (note: labels computed on\n" \
     "                        all events see the test period)\n"                       \
+    "  --segment-model FILE  model.psm of persona segment: label users by their\n"   \
+    "                        features before the split (no leak; the workspace's\n"  \
+    "                        model is used this way when present)\n"               \
     "  --split-at TS         Unix seconds or ISO-8601 time\n"                         \
     "  --k 5,10,20           cutoffs (default 5,10,20; at most 8)\n"                  \
     "  --exclude-purchased   drop items bought before the split (every method)\n"   \
@@ -114,6 +117,7 @@ static int eval_recommend(int argc, char **argv)
     p.ks[1] = 10;
     p.ks[2] = 20;
     const char *events = NULL, *items = NULL, *texts = NULL, *segments = NULL, *workspace = NULL;
+    const char *seg_model = NULL;
     int have_split = 0, json = 0;
     long threads = 0;
     for (int i = 1; i < argc; i++) {
@@ -145,6 +149,8 @@ static int eval_recommend(int argc, char **argv)
             texts = v;
         } else if (opt_value(argc, argv, &i, "--segments", NULL, &v, &missing)) {
             segments = v;
+        } else if (opt_value(argc, argv, &i, "--segment-model", NULL, &v, &missing)) {
+            seg_model = v;
         } else if (opt_value(argc, argv, &i, "--workspace", NULL, &v, &missing)) {
             workspace = v;
         } else if (opt_value(argc, argv, &i, "--split-at", NULL, &v, &missing)) {
@@ -180,7 +186,7 @@ static int eval_recommend(int argc, char **argv)
         if (missing)
             return cli_usage_error("evaluate", "option '%s' needs a value", a);
     }
-    char wev[4096], wit[4096], wseg[4096], wtx[4096];
+    char wev[4096], wit[4096], wseg[4096], wtx[4096], wmod[4096];
     if (workspace) {
         snprintf(wev, sizeof wev, "%s/clean/events.csv", workspace);
         snprintf(wit, sizeof wit, "%s/clean/items.csv", workspace);
@@ -192,11 +198,18 @@ static int eval_recommend(int argc, char **argv)
             events = wev;
         if (!items && file_exists(wit))
             items = wit;
-        if (!segments && file_exists(wseg))
+        /* The segment model, when there is one, gives labels as of the
+         * split (no leak of the test period); labels.csv otherwise. */
+        snprintf(wmod, sizeof wmod, "%s/segment/model.psm", workspace);
+        if (!segments && !seg_model && file_exists(wmod))
+            seg_model = wmod;
+        if (!segments && !seg_model && file_exists(wseg))
             segments = wseg;
     }
     if (!events)
         return cli_usage_error("evaluate", "give --events FILE or --workspace W");
+    if (segments && seg_model)
+        return cli_usage_error("evaluate", "give one of --segments and --segment-model");
     if (!have_split)
         return cli_usage_error("evaluate", "option '--split-at' is required");
 
@@ -214,8 +227,13 @@ static int eval_recommend(int argc, char **argv)
         rc = cli_fail_err(&err);
         goto done;
     }
-    double t_load = ps_now() - t0;
     pool = ps_pool_new((int)threads);
+    if (seg_model &&
+        ps_interactions_segments_at(&x, events, p.split_at, seg_model, pool, &err) != PS_OK) {
+        rc = cli_fail_err(&err);
+        goto done;
+    }
+    double t_load = ps_now() - t0;
     if (ps_evaluate_recommend(&x, &p, pool, &res, &err) != PS_OK) {
         rc = cli_fail_err(&err);
         goto done;

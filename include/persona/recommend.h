@@ -102,6 +102,14 @@ int ps_interactions_load_items(struct ps_interactions *x, const char *path, stru
  * (segment, name).  Users only in labels are added (cold users). */
 int ps_interactions_load_segments(struct ps_interactions *x, const char *labels_path,
                                   const char *names_path, struct ps_err *err);
+/* Segments as of a time: behaviour features from the events of
+ * events_path with ts < before_ts (features.h), assigned to the saved
+ * model at model_path (segment.h).  Replaces any loaded labels: users
+ * without events before the time have no segment.  For offline
+ * evaluation, so that no user's segment has seen the test period. */
+int ps_interactions_segments_at(struct ps_interactions *x, const char *events_path,
+                                int64_t before_ts, const char *model_path, struct ps_pool *pool,
+                                struct ps_err *err);
 /* Reads item vectors (float32 .npy, rows named by path.ids.txt or, for
  * X.npy, X.ids.txt); rows for unknown items are ignored.  Load them after
  * every events/texts/items file: items added later have no vector. */

@@ -32,6 +32,14 @@ expect_eq "metrics identical at 1 thread" "$(grep -v seconds "$TMP/out" | md5sum
 expect_ok "with ALS" $P evaluate recommend --events "$D/ev.csv" --split-at 2026-03-01 --k 10 --als --als-iters 3 --json
 expect_grep "als method in the json" '"als": \{"precision@10": [0-9.]+' "$TMP/out"
 expect_fail 2 "bad ALS factors" $P evaluate recommend --events "$D/ev.csv" --split-at 2026-03-01 --als-factors 0
+# Segments as of the split from the saved model (no leak of the test period).
+expect_ok "segment model as of the split" $P evaluate recommend --events "$D/ev.csv" --segment-model "$D/seg/model.psm" --split-at 2026-03-01 --k 10
+expect_grep "hybrid row" "^hybrid +10 " "$TMP/out"
+cp "$TMP/out" "$TMP/asof.txt"
+expect_ok "labels from all events" $P evaluate recommend --events "$D/ev.csv" --segments "$D/seg/labels.csv" --split-at 2026-03-01 --k 10
+if cmp -s "$TMP/out" "$TMP/asof.txt"; then bad "as-of labels differ from full-period labels"; else ok "as-of labels differ from full-period labels"; fi
+expect_fail 2 "labels or model, not both" $P evaluate recommend --events "$D/ev.csv" --segments "$D/seg/labels.csv" --segment-model "$D/seg/model.psm" --split-at 2026-03-01
+expect_fail 1 "bad model file" $P evaluate recommend --events "$D/ev.csv" --segment-model "$D/ev.csv" --split-at 2026-03-01
 expect_fail 2 "split required" $P evaluate recommend --events "$D/ev.csv"
 expect_fail 2 "bad split" $P evaluate recommend --events "$D/ev.csv" --split-at tomorrow
 expect_fail 2 "bad k" $P evaluate recommend --events "$D/ev.csv" --split-at 2026-03-01 --k 5,0
