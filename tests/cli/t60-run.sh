@@ -161,6 +161,14 @@ if [ -d "$SHARED/data/online-retail" ] && [ "$SHARED" = "../shared" ]; then
   "$PERSONA" profile export --format csv --workspace "$TMP/retail" > "$TMP/r.csv"
   expect_eq "retail: export rows" "$(tail -n +2 "$TMP/r.csv" | wc -l)" "1369"
   expect_eq "retail: customer ids as in the data" "$(sed -n 2p "$TMP/r.csv" | cut -d, -f1)" "12346"
+  # Amazon reviews as both purchases and texts: topics attach to the users.
+  expect_ok "real data: amazon-beauty.conf" "$PERSONA" run examples/amazon-beauty.conf \
+    --workspace "$TMP/beauty" -t 2
+  expect_grep "beauty: reviews as events" "^clean.events +done +[0-9.]+ +5269 +4161" "$TMP/out"
+  expect_grep "beauty: 991 reviewers" "^features +done +[0-9.]+ +4161 +991" "$TMP/out"
+  expect_grep "beauty: topic mixes for 990 users" "^topics +done +[0-9.]+ +4212 +990" "$TMP/out"
+  "$PERSONA" profile show A3CIUOJXQ5VDQ2 --json --workspace "$TMP/beauty" > "$TMP/b.json"
+  expect_grep "beauty: a reviewer's topics" '"topics":\[\{"topic":[0-9]+,"weight":' "$TMP/b.json"
 else
   ok "SKIP: ../shared/data not present"
 fi
