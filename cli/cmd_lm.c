@@ -15,9 +15,11 @@
 #include "persona/train.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define USAGE                                                                               \
     "usage: persona lm train --corpus FILE --text-col NAME --tokenizer DIR --out DIR\n"      \
@@ -39,7 +41,8 @@
     "  --tokenizer DIR      vocab.json + merges.txt (default: the --init/--resume DIR)\n"   \
     "  --out DIR            checkpoint folder (config.json, model.safetensors,\n"           \
     "                       tokenizer files, trainer_state.bin, train_log.csv)\n"           \
-    "  --steps N            optimizer steps in all (default 1000)\n"                       \
+    "  --steps N            optimizer steps in all (default 1000; with --resume:\n"       \
+    "                       the resumed run's)\n"                                             \
     "  --batch B            sequences per micro-batch (default 8)\n"                        \
     "  --seq T              tokens per sequence (default: the context)\n"                   \
     "  --grad-accum N       micro-batches per step (default 1)\n"                           \
@@ -54,6 +57,7 @@
     "  --log-every N        steps between log lines (default 10)\n"                         \
     "  --save-every N       steps between checkpoints (default: at the end)\n"              \
     "  --stop-at N          stop after step N, keeping the schedule of --steps\n"           \
+    "                       (Ctrl-C also stops after the current step, with a checkpoint)\n" \
     "  --f16                store the weights in F16 (the state file keeps F32)\n"          \
     "  --seed S             initialisation, split and batch seed (default 1)\n"             \
     "\n"                                                                                    \
@@ -298,6 +302,16 @@ static int parse_config(const char *spec, struct ps_train_config *c, long *vocab
     return ok ? 0 : -1;
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    if (interrupted)
+        _exit(130);
+    interrupted = 1;
+}
+
 static void log_line(const char *line, void *ud)
 {
     (void)ud;
@@ -320,7 +334,7 @@ static int run_train(struct opts *o)
     struct tok_stream s = {0};
     struct ps_train_data d = {0};
     struct ps_train_state st;
-    int have_state = 0, rc;
+    int have_state = 0, rc, done_code = CLI_OK;
     rc = ps_tokenizer_load(&tok, tok_dir, &err);
     if (rc)
         goto done;
@@ -378,10 +392,23 @@ static int run_train(struct opts *o)
     o->tp.out_dir = o->out;
     o->tp.tokenizer_dir = tok_dir;
     o->tp.save_f16 = o->f16;
+    /* Ctrl-C finishes the current step and saves a checkpoint; a second
+     * Ctrl-C exits at once */
+    o->tp.interrupt = &interrupted;
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
     rc = ps_train_run(m, &d, &o->tp, have_state ? &st : NULL, pool, o->quiet ? NULL : log_line,
                       NULL, &err);
-    if (rc == PS_OK && !o->quiet)
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (rc == PS_DONE) {
+        ps_log(PS_LOG_WARN, "lm train: interrupted; continue with: persona lm train --resume %s "
+               "--out %s (and the same --corpus)", o->out, o->out);
+        rc = PS_OK;
+        done_code = CLI_FAIL;
+    } else if (rc == PS_OK && !o->quiet) {
         ps_log(PS_LOG_INFO, "lm train: checkpoint written to %s", o->out);
+    }
 done:
     ps_train_data_release(&d);
     free(s.ids[0]);
@@ -389,7 +416,7 @@ done:
     ps_pool_free(pool);
     ps_train_model_free(m);
     ps_tokenizer_free(tok);
-    return rc ? cli_fail_err(&err) : CLI_OK;
+    return rc ? cli_fail_err(&err) : done_code;
 }
 
 static int cmd_lm_main(int argc, char **argv)
@@ -408,6 +435,7 @@ static int cmd_lm_main(int argc, char **argv)
     struct opts o;
     memset(&o, 0, sizeof o);
     o.tp = ps_train_default_params();
+    o.tp.n_steps = 0; /* 1000, or the plan of the run being resumed */
     o.threads = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = NULL;

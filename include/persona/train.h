@@ -26,6 +26,7 @@
 #ifndef PERSONA_TRAIN_H
 #define PERSONA_TRAIN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "status.h"
@@ -158,7 +159,8 @@ int ps_train_state_load(struct ps_train_model *m, struct ps_train_state *s, cons
 /* ---- the training loop -------------------------------------------------- */
 
 struct ps_train_params {
-    long n_steps;             /* optimizer steps in total (default 1000) */
+    long n_steps;             /* optimizer steps in total (default 1000; 0 when
+                                 resuming = the checkpoint's plan) */
     int batch, seq;           /* B and T per micro-batch (8, n_ctx) */
     int grad_accum;           /* micro-batches per step (1) */
     float lr, min_lr;         /* peak and final learning rate (6e-4, lr / 10) */
@@ -176,6 +178,8 @@ struct ps_train_params {
     const char *tokenizer_dir;/* copied into each checkpoint */
     long stop_at;             /* > 0: stop (with a checkpoint) after this step,
                                  keeping the schedule of n_steps */
+    const volatile sig_atomic_t *interrupt; /* set (by a signal handler): finish
+                                 the step, save a checkpoint, return PS_DONE */
 };
 struct ps_train_params ps_train_default_params(void);
 
@@ -196,7 +200,8 @@ void ps_train_data_release(struct ps_train_data *d);
  * every log_every steps; checkpoints.  resume (NULL = fresh) is the state
  * loaded from the checkpoint the run continues.  log_fn receives each line
  * (NULL = none).  Also writes out_dir/train_log.csv
- * (step,loss,lr,grad_norm,val_loss). */
+ * (step,loss,lr,grad_norm,val_loss).  Returns PS_OK, PS_DONE when
+ * stopped through p->interrupt (checkpoint saved), or an error. */
 typedef void (*ps_train_log_fn)(const char *line, void *ud);
 int ps_train_run(struct ps_train_model *m, const struct ps_train_data *data,
                  const struct ps_train_params *p, const struct ps_train_state *resume,

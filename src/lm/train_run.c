@@ -130,6 +130,8 @@ int ps_train_run(struct ps_train_model *m, const struct ps_train_data *data,
         if (p.n_steps <= 0)
             p.n_steps = resume->n_steps;
     }
+    if (p.n_steps <= 0)
+        p.n_steps = 1000;
     if (p.min_lr < 0)
         p.min_lr = p.lr / 10;
     if (p.warmup < 0)
@@ -206,6 +208,7 @@ int ps_train_run(struct ps_train_model *m, const struct ps_train_data *data,
     double uni = unigram_loss(data, m->cfg.n_vocab, B, T, p.val_batches);
     if (isfinite(uni))
         emit(log_fn, ud, "unigram baseline: val loss %.4f, perplexity %.2f", uni, exp(uni));
+    int interrupted = 0;
     long end = p.stop_at > 0 && p.stop_at < p.n_steps ? p.stop_at : p.n_steps;
     for (long step = start; step < end && rc == PS_OK; step++) {
         ps_train_zero_grad(m);
@@ -259,8 +262,14 @@ int ps_train_run(struct ps_train_model *m, const struct ps_train_data *data,
             fputc('\n', logf);
         }
         ps_progress_update(&pg, (uint64_t)(step + 1));
-        if (p.out_dir && ((p.save_every > 0 && (step + 1) % p.save_every == 0) || last)) {
+        int stop = p.interrupt && *p.interrupt && !last;
+        if (p.out_dir && ((p.save_every > 0 && (step + 1) % p.save_every == 0) || last || stop))
             rc = save_all(m, &p, &st, err);
+        if (stop && rc == PS_OK) {
+            emit(log_fn, ud, "interrupted after step %ld/%ld; checkpoint saved", step + 1,
+                 p.n_steps);
+            interrupted = 1;
+            break;
         }
     }
     ps_progress_end(&pg);
@@ -277,5 +286,5 @@ int ps_train_run(struct ps_train_model *m, const struct ps_train_data *data,
     free(log_path);
     free(in);
     free(tg);
-    return rc;
+    return rc == PS_OK && interrupted ? PS_DONE : rc;
 }

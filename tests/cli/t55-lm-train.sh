@@ -53,6 +53,21 @@ expect_ok "resume" $PERSONA lm train -q --corpus $FX/bpe_corpus.csv --text-col t
 expect_ok "resumed run equals the straight run" cmp "$TMP/m1/train_log.csv" "$TMP/m3/train_log.csv"
 expect_ok "resumed weights equal the straight run's" cmp "$TMP/m1/model.safetensors" "$TMP/m3/model.safetensors"
 
+# Ctrl-C: the step finishes, a checkpoint is saved, exit 1; resuming gives
+# the straight run (if the run ends before the signal the check is trivial)
+LONG=(lm train -q --corpus $FX/bpe_corpus.csv --text-col text --tokenizer "$TOK"
+      --config $CFG --batch 2 --seq 16 --steps 600 --eval-every 200 --val-frac 0.1
+      --val-batches 2 --lr 3e-3 --warmup 2 --threads 2)
+expect_ok "straight 600-step run" $PERSONA "${LONG[@]}" --out "$TMP/s600"
+$PERSONA "${LONG[@]}" --out "$TMP/i600" 2>"$TMP/err" & pid=$!
+sleep 0.3; kill -INT $pid 2>/dev/null; wait $pid; rc=$?
+if [ $rc -eq 1 ] || [ $rc -eq 0 ]; then ok "interrupted run exits 1 (or finished: $rc)"; else bad "interrupted run exit $rc"; fi
+[ $rc -eq 1 ] && expect_grep "says how to continue" 'interrupted; continue with: persona lm train --resume' "$TMP/err"
+expect_ok "resume after Ctrl-C" $PERSONA lm train -q --corpus $FX/bpe_corpus.csv --text-col text \
+  --resume "$TMP/i600" --out "$TMP/i600" --threads 2
+expect_ok "interrupted + resumed log equals the straight run" cmp "$TMP/s600/train_log.csv" "$TMP/i600/train_log.csv"
+expect_ok "interrupted + resumed weights equal the straight run's" cmp "$TMP/s600/model.safetensors" "$TMP/i600/model.safetensors"
+
 expect_ok "--init from lmref tiny, F16 output" $PERSONA lm train -q --corpus $FX/bpe_corpus.csv \
   --text-col text --init "$G" --out "$TMP/m4" --steps 2 --batch 2 --seq 16 --f16 --threads 1
 expect_grep "F16 weights" '"dtype":"F16"' "$TMP/m4/model.safetensors"
