@@ -150,6 +150,20 @@ else
   ok "SKIP: ../shared/lmref not present"
 fi
 
+# The built-in model, when it is in the tree: the demo gets text vectors.
+if [ -s models/persona-small/config.json ]; then
+  expect_ok "demo with the built-in model" env PERSONA_MODELS="$PWD/models" "$PERSONA" run \
+    "$D/persona.conf" -t 2 --workspace "$TMP/wsvec"
+  expect_grep "built-in model: vectors done" "^vectors +done +[0-9.]+ +[0-9]+ +[0-9]+" "$TMP/out"
+  # Users with texts = the topics stage's output rows (same clean table).
+  expect_eq "one vector row per user with texts" "$(wc -l < "$TMP/wsvec/vectors.ids.txt")" \
+    "$(awk '$1 == "topics" { print $5 }' "$TMP/out")"
+  "$PERSONA" profile show U000001 --json --workspace "$TMP/wsvec" > "$TMP/v.json"
+  expect_grep "profile references its vector" '"text_vector":\{"file":"vectors.npy","row":[0-9]+\}' "$TMP/v.json"
+else
+  ok "SKIP: models/persona-small not in the tree"
+fi
+
 # Real data: examples/online-retail.conf (UCI Online Retail + Amazon reviews).
 if [ -d "$SHARED/data/online-retail" ] && [ "$SHARED" = "../shared" ]; then
   expect_ok "real data: online-retail.conf" "$PERSONA" run examples/online-retail.conf \
