@@ -21,8 +21,8 @@
     "\n"                                                                               \
     "create: the profile rows (CSV, user_id first: features.csv or a profile\n"        \
     "export) that satisfy the tag-rule expression EXPR; --workspace W exports the\n"   \
-    "latest snapshot of W/persona.db (persona profile export --format csv) and\n"     \
-    "reads that.  A control group of\n"                                              \
+    "latest snapshot of W/persona.db (persona profile export --format csv), reads\n"  \
+    "that, and records the audience in W/persona.db.  A control group of\n"                                               \
     "--holdout (default 10%) chosen by hash of NAME and user id within each\n"         \
     "--stratify value (e.g. segment); offers from a rule file (rule name = offer,\n"   \
     "first match wins).  Audiences smaller than --min-size (default 100) are\n"        \
@@ -48,6 +48,60 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
         return 1;
     }
     return 0;
+}
+
+/* Reads a whole small file (the offer rules) into a string; NULL on error. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct ps_buf b;
+    ps_buf_init(&b);
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < (4u << 20))
+        ps_buf_append(&b, chunk, got);
+    fclose(f);
+    ps_buf_append(&b, "", 1);
+    return b.data;
+}
+
+/* Records the audience just written to out in W/persona.db against the
+ * latest finished run (docs/store.md, "Audiences"). */
+static int store_audience(const char *workspace, const struct ps_audience_params *p,
+                          const char *out, struct ps_err *err)
+{
+    char db[4096];
+    struct ps_store *st = NULL;
+    snprintf(db, sizeof db, "%s/persona.db", workspace);
+    int rc = ps_store_open(&st, db, err);
+    if (rc != PS_OK)
+        return rc;
+    struct ps_store_audience a = {0};
+    a.name = p->name;
+    a.where = p->where;
+    a.holdout = p->holdout;
+    a.stratify = p->stratify;
+    a.min_size = (int64_t)p->min_size;
+    a.run_id = ps_store_latest_run(st);
+    a.snapshot = ps_store_snapshot_of(st, a.run_id);
+    char *offers = p->offer_rules ? read_text(p->offer_rules) : NULL;
+    a.offers = offers;
+    int64_t id = 0;
+    if ((rc = ps_store_begin(st, err)) == PS_OK) {
+        rc = ps_store_audience_put(st, &a, out, &id, err);
+        if (rc == PS_OK)
+            rc = ps_store_commit(st, err);
+        else
+            ps_store_rollback(st);
+    }
+    if (rc == PS_OK)
+        ps_log(PS_LOG_INFO, "audience \"%s\": stored in %s as audience %lld (run %lld)", p->name,
+               db, (long long)id, (long long)a.run_id);
+    free(offers);
+    ps_store_close(st);
+    return rc;
 }
 
 static int audience_create(int argc, char **argv)
@@ -141,6 +195,8 @@ static int audience_create(int argc, char **argv)
     if (tmp[0])
         unlink(tmp);
     if (rc != PS_OK)
+        return cli_fail_err(&err);
+    if (workspace && (rc = store_audience(workspace, &p, out, &err)) != PS_OK)
         return cli_fail_err(&err);
     ps_log(PS_LOG_INFO, "audience \"%s\": %zu of %zu profiles selected; %zu treatment, %zu control "
            "(%d strata)", p.name, s.n_selected, s.n_profiles, s.n_treatment, s.n_control,

@@ -48,6 +48,24 @@ static int64_t resolve(struct ps_store *s, long run, const char *what)
     return snap;
 }
 
+/* The stored audiences (docs/store.md) the user belongs to, newest first. */
+static void print_audiences(struct ps_store *s, const char *user)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(ps_store_db(s), "SELECT a.name, a.audience_id, a.run_id, m.grp, m.offer "
+                           "FROM audience_members m JOIN audiences a USING (audience_id) "
+                           "WHERE m.user_id=? ORDER BY a.audience_id DESC", -1, &st, NULL) != SQLITE_OK)
+        return; /* a store without audiences */
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *offer = (const char *)sqlite3_column_text(st, 4);
+        printf("audience %s (#%lld, run %lld): %s%s%s\n", (const char *)sqlite3_column_text(st, 0),
+               (long long)sqlite3_column_int64(st, 1), (long long)sqlite3_column_int64(st, 2),
+               (const char *)sqlite3_column_text(st, 3), offer ? ", offer " : "", offer ? offer : "");
+    }
+    sqlite3_finalize(st);
+}
+
 static void print_text(json_t *d)
 {
     json_t *sg = json_object_get(d, "segment");
@@ -180,6 +198,7 @@ static int cmd_profile_main(int argc, char **argv)
             json_t *d = json_loads(doc, 0, NULL);
             print_text(d);
             json_decref(d);
+            print_audiences(s, user);
         }
         free(doc);
     } else if (!strcmp(sub, "diff")) {

@@ -93,4 +93,50 @@ enum ps_store_format { PS_STORE_JSONL, PS_STORE_CSV };
 int ps_store_export(struct ps_store *s, int64_t snapshot, enum ps_store_format fmt, FILE *out,
                     struct ps_err *err);
 
+/* ---- offline recommendation evaluation (the evaluate stage) ---- */
+struct ps_store_eval {
+    int64_t split_at;          /* Unix seconds: train before, test at or after */
+    const char *ks;            /* cutoffs as given, e.g. "5,10,20" */
+    int64_t n_train_events, n_train_users, n_test_users, n_test_purchases, n_catalogue;
+    double seconds;            /* wall time of the evaluation */
+};
+/* Records an evaluation for run_id (replacing one already there) and
+ * removes its old metric rows; call between begin and commit. */
+int ps_store_eval_put(struct ps_store *s, int64_t run_id, const struct ps_store_eval *e,
+                      struct ps_err *err);
+/* One cell of the metric table: method ("hybrid", "popular", "random",
+ * "als") -> metric ("ndcg@10", as `persona evaluate recommend --json`)
+ * -> value (NaN is stored as NULL). */
+int ps_store_eval_metric_put(struct ps_store *s, int64_t run_id, const char *method,
+                             const char *metric, double value, struct ps_err *err);
+/* 1 when run_id has a stored evaluation, else 0. */
+int ps_store_eval_exists(struct ps_store *s, int64_t run_id);
+/* Metric value, NaN when absent or NULL. */
+double ps_store_eval_metric(struct ps_store *s, int64_t run_id, const char *method,
+                            const char *metric);
+
+/* ---- audiences (`persona audience create --workspace`) ---- */
+struct ps_store_audience {
+    const char *name;          /* required */
+    const char *where;         /* condition text or NULL */
+    double holdout;            /* control share */
+    const char *stratify;      /* column or NULL */
+    int64_t min_size;
+    const char *offers;        /* the offer rule file's text, or NULL */
+    int64_t run_id;            /* the run it was drawn against */
+    int64_t snapshot;          /* that run's snapshot (segments of members come from it) */
+};
+/* Stores an audience and its members from the CSV ps_audience_create
+ * wrote (user_id,group,stratum,offer,score), each member with the segment
+ * of its profile in a->snapshot (NULL when it has none), and the sizes per
+ * (group, segment).  Call between begin and commit.  *audience_id (may be
+ * NULL) receives the new row's id.  A malformed file is PS_ERR_BAD_INPUT
+ * naming its line. */
+int ps_store_audience_put(struct ps_store *s, const struct ps_store_audience *a,
+                          const char *audience_csv, int64_t *audience_id, struct ps_err *err);
+/* The newest audience id (0 when none): what the report's key depends on. */
+int64_t ps_store_last_audience(struct ps_store *s);
+/* The newest finished run (0 when none). */
+int64_t ps_store_latest_run(struct ps_store *s);
+
 #endif

@@ -3,8 +3,10 @@
  */
 #include "persona/store.h"
 #include "persona/core.h"
+#include "persona/reader.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +49,28 @@ static const char *SCHEMA =
     "  run_id INTEGER NOT NULL REFERENCES runs(run_id), user_id TEXT NOT NULL,\n"
     "  tag TEXT NOT NULL, weight REAL, PRIMARY KEY(run_id, user_id, tag));\n"
     "CREATE INDEX IF NOT EXISTS tags_tag ON tags(run_id, tag);\n"
-    "CREATE INDEX IF NOT EXISTS tags_user ON tags(user_id, run_id);\n";
+    "CREATE INDEX IF NOT EXISTS tags_user ON tags(user_id, run_id);\n"
+    "CREATE TABLE IF NOT EXISTS evaluations(\n"
+    "  run_id INTEGER PRIMARY KEY REFERENCES runs(run_id), split_at INTEGER NOT NULL,\n"
+    "  ks TEXT NOT NULL, train_events INTEGER, train_users INTEGER, test_users INTEGER,\n"
+    "  test_purchases INTEGER, catalogue INTEGER, seconds REAL);\n"
+    "CREATE TABLE IF NOT EXISTS eval_metrics(\n"
+    "  run_id INTEGER NOT NULL REFERENCES evaluations(run_id), method TEXT NOT NULL,\n"
+    "  metric TEXT NOT NULL, value REAL, PRIMARY KEY(run_id, method, metric));\n"
+    "CREATE TABLE IF NOT EXISTS audiences(\n"
+    "  audience_id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(run_id),\n"
+    "  snapshot INTEGER, name TEXT NOT NULL, where_expr TEXT, holdout REAL NOT NULL,\n"
+    "  stratify TEXT, min_size INTEGER, offers TEXT, created_at TEXT NOT NULL,\n"
+    "  n_users INTEGER NOT NULL, n_treatment INTEGER NOT NULL, n_control INTEGER NOT NULL);\n"
+    "CREATE TABLE IF NOT EXISTS audience_members(\n"
+    "  audience_id INTEGER NOT NULL REFERENCES audiences(audience_id), user_id TEXT NOT NULL,\n"
+    "  grp TEXT NOT NULL, stratum TEXT, segment INTEGER, offer TEXT, score REAL,\n"
+    "  PRIMARY KEY(audience_id, user_id));\n"
+    "CREATE INDEX IF NOT EXISTS audience_members_user ON audience_members(user_id);\n"
+    "CREATE TABLE IF NOT EXISTS audience_sizes(\n"
+    "  audience_id INTEGER NOT NULL REFERENCES audiences(audience_id), grp TEXT NOT NULL,\n"
+    "  segment INTEGER, n INTEGER NOT NULL);\n"
+    "CREATE INDEX IF NOT EXISTS audience_sizes_id ON audience_sizes(audience_id);\n";
 
 static int db_err(struct ps_store *s, struct ps_err *err, const char *what)
 {
@@ -358,6 +381,204 @@ int ps_store_topic_put(struct ps_store *s, int64_t run_id, int topic, double sha
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_err(s, err, "insert topic");
     sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- evaluation ---- */
+
+int ps_store_eval_put(struct ps_store *s, int64_t run_id, const struct ps_store_eval *e,
+                      struct ps_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(s, "DELETE FROM eval_metrics WHERE run_id=?", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_err(s, err, "delete metrics");
+    sqlite3_finalize(st);
+    if (rc || (rc = prepare(s, "INSERT OR REPLACE INTO evaluations VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, e->split_at);
+    sqlite3_bind_text(st, 3, e->ks ? e->ks : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, e->n_train_events);
+    sqlite3_bind_int64(st, 5, e->n_train_users);
+    sqlite3_bind_int64(st, 6, e->n_test_users);
+    sqlite3_bind_int64(st, 7, e->n_test_purchases);
+    sqlite3_bind_int64(st, 8, e->n_catalogue);
+    sqlite3_bind_double(st, 9, e->seconds);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_err(s, err, "insert evaluation");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ps_store_eval_metric_put(struct ps_store *s, int64_t run_id, const char *method,
+                             const char *metric, double value, struct ps_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(s, "INSERT OR REPLACE INTO eval_metrics VALUES(?, ?, ?, ?)", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, method, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, metric, -1, SQLITE_TRANSIENT);
+    if (isnan(value)) sqlite3_bind_null(st, 4); else sqlite3_bind_double(st, 4, value);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_err(s, err, "insert metric");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ps_store_eval_exists(struct ps_store *s, int64_t run_id)
+{
+    return query_i64(s, "SELECT COUNT(*) FROM evaluations WHERE run_id=?", run_id) > 0;
+}
+
+double ps_store_eval_metric(struct ps_store *s, int64_t run_id, const char *method,
+                            const char *metric)
+{
+    sqlite3_stmt *st;
+    double v = NAN;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM eval_metrics WHERE run_id=? AND method=? "
+                           "AND metric=?", -1, &st, NULL) != SQLITE_OK)
+        return v;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, method, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, metric, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* ---- audiences ---- */
+
+int64_t ps_store_last_audience(struct ps_store *s)
+{
+    return query_i64(s, "SELECT COALESCE(MAX(audience_id), 0) FROM audiences", -1);
+}
+
+int64_t ps_store_latest_run(struct ps_store *s)
+{
+    return query_i64(s, "SELECT COALESCE(MAX(run_id), 0) FROM runs WHERE status='ok'", -1);
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int ps_store_audience_put(struct ps_store *s, const struct ps_store_audience *a,
+                          const char *audience_csv, int64_t *audience_id, struct ps_err *err)
+{
+    struct ps_reader *r = NULL;
+    struct ps_reader_params rp = ps_reader_default_params();
+    sqlite3_stmt *ins = NULL, *st = NULL;
+    char ts[32];
+    int64_t id = 0, n = 0, nt = 0, nc = 0;
+    now_iso(ts, sizeof ts);
+    int rc = prepare(s, "INSERT INTO audiences(run_id, snapshot, name, where_expr, holdout, "
+                        "stratify, min_size, offers, created_at, n_users, n_treatment, n_control) "
+                        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0)", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, a->run_id);
+    if (a->snapshot > 0) sqlite3_bind_int64(st, 2, a->snapshot); else sqlite3_bind_null(st, 2);
+    sqlite3_bind_text(st, 3, a->name, -1, SQLITE_TRANSIENT);
+    bind_opt_text(st, 4, a->where);
+    sqlite3_bind_double(st, 5, a->holdout);
+    bind_opt_text(st, 6, a->stratify);
+    sqlite3_bind_int64(st, 7, a->min_size);
+    bind_opt_text(st, 8, a->offers);
+    sqlite3_bind_text(st, 9, ts, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_err(s, err, "insert audience");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc)
+        return rc;
+    id = sqlite3_last_insert_rowid(s->db);
+    if ((rc = ps_reader_open(&r, audience_csv, &rp, err)))
+        return rc;
+    int cu = ps_reader_column_index(r, "user_id"), cg = ps_reader_column_index(r, "group");
+    int cs = ps_reader_column_index(r, "stratum"), co = ps_reader_column_index(r, "offer");
+    int cx = ps_reader_column_index(r, "score");
+    if (cu < 0 || cg < 0) {
+        rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s: missing column \"%s\"", audience_csv,
+                        cu < 0 ? "user_id" : "group");
+        goto done;
+    }
+    if ((rc = prepare(s, "INSERT INTO audience_members VALUES(?1, ?2, ?3, ?4, (SELECT segment "
+                         "FROM profiles WHERE run_id=?5 AND user_id=?2), ?6, ?7)", &ins, err)))
+        goto done;
+    while ((rc = ps_reader_next(r)) == PS_OK) {
+        size_t lu, lg;
+        const char *u = ps_reader_field(r, cu, &lu), *g = ps_reader_field(r, cg, &lg);
+        int treat = strcmp(g, "treatment") == 0;
+        if (!treat && strcmp(g, "control") != 0) {
+            rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s:%ld: column \"group\": expected treatment "
+                            "or control, got \"%s\"", ps_reader_name(r), ps_reader_line(r), g);
+            goto done;
+        }
+        sqlite3_reset(ins);
+        sqlite3_bind_int64(ins, 1, id);
+        sqlite3_bind_text(ins, 2, u, (int)lu, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 3, g, (int)lg, SQLITE_TRANSIENT);
+        const char *v = cs >= 0 ? ps_reader_field(r, cs, NULL) : "";
+        bind_opt_text(ins, 4, v[0] ? v : NULL);
+        sqlite3_bind_int64(ins, 5, a->snapshot);
+        v = co >= 0 ? ps_reader_field(r, co, NULL) : "";
+        bind_opt_text(ins, 6, v[0] ? v : NULL);
+        v = cx >= 0 ? ps_reader_field(r, cx, NULL) : "";
+        char *end;
+        double x = v[0] ? strtod(v, &end) : 0;
+        if (v[0] && !*end)
+            sqlite3_bind_double(ins, 7, x);
+        else
+            sqlite3_bind_null(ins, 7);
+        if (sqlite3_step(ins) != SQLITE_DONE) {
+            rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s:%ld: cannot store member \"%s\": %s",
+                            ps_reader_name(r), ps_reader_line(r), u, sqlite3_errmsg(s->db));
+            goto done;
+        }
+        n++;
+        nt += treat;
+        nc += !treat;
+    }
+    if (rc != PS_DONE) {
+        rc = ps_err_set(err, PS_ERR_BAD_INPUT, "%s", ps_reader_errmsg(r));
+        goto done;
+    }
+    rc = PS_OK;
+    if ((rc = prepare(s, "INSERT INTO audience_sizes SELECT audience_id, grp, segment, COUNT(*) "
+                         "FROM audience_members WHERE audience_id=? GROUP BY grp, segment "
+                         "ORDER BY grp, segment", &st, err)))
+        goto done;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_err(s, err, "insert audience sizes");
+    sqlite3_finalize(st);
+    if (rc || (rc = prepare(s, "UPDATE audiences SET n_users=?, n_treatment=?, n_control=? "
+                               "WHERE audience_id=?", &st, err)))
+        goto done;
+    sqlite3_bind_int64(st, 1, n);
+    sqlite3_bind_int64(st, 2, nt);
+    sqlite3_bind_int64(st, 3, nc);
+    sqlite3_bind_int64(st, 4, id);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_err(s, err, "update audience");
+    sqlite3_finalize(st);
+    if (!rc && audience_id)
+        *audience_id = id;
+done:
+    sqlite3_finalize(ins);
+    ps_reader_close(r);
     return rc;
 }
 

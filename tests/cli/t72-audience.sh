@@ -61,6 +61,23 @@ $P run "$TMP/ws/persona.conf" -q >/dev/null 2>&1
 expect_ok "audience from a workspace" $P audience create --workspace "$TMP/ws/workspace" --name winback --where 'lifecycle == "dormant" or rfm_tier == "at_risk"' --stratify segment --min-size 50 --out "$TMP/w.csv" -q
 expect_grep "workspace audience has both groups" ",control,[0-9]+,,$" "$TMP/w.csv"
 expect_eq "no temporary file left" "$(ls -a "$TMP/ws/workspace" | grep -c audience-profiles)" "0"
+# Stored with the run: the audience's row, and sizes per group and segment
+# that match the exported CSV (stratified by segment, so stratum = segment).
+DB="$TMP/ws/workspace/persona.db"
+expect_eq "audience stored against the latest run" \
+  "$(sqlite3 "$DB" "SELECT name || '|' || where_expr || '|' || holdout || '|' || stratify || '|' || min_size || '|' || (run_id = (SELECT MAX(run_id) FROM runs WHERE status = 'ok')) FROM audiences")" \
+  'winback|lifecycle == "dormant" or rfm_tier == "at_risk"|0.1|segment|50|1'
+want=$(awk -F, 'NR > 1 { c[$2 "," $3]++ } END { for (k in c) print k "," c[k] }' "$TMP/w.csv" | LC_ALL=C sort)
+expect_eq "stored sizes per group and segment = CSV" \
+  "$(sqlite3 "$DB" "SELECT grp || ',' || segment || ',' || n FROM audience_sizes" | LC_ALL=C sort)" "$want"
+expect_eq "stored members = CSV" \
+  "$(sqlite3 "$DB" "SELECT user_id || ',' || grp || ',' || stratum FROM audience_members ORDER BY user_id")" \
+  "$(tail -n +2 "$TMP/w.csv" | cut -d, -f1-3 | LC_ALL=C sort)"
+expect_eq "stored counts" "$(sqlite3 "$DB" "SELECT n_users || ' ' || n_control FROM audiences")" \
+  "$(tail -n +2 "$TMP/w.csv" | wc -l | tr -d ' ') $(grep -c ',control,' "$TMP/w.csv")"
+member=$(awk -F, 'NR > 1 && $2 == "control" { print $1; exit }' "$TMP/w.csv")
+expect_ok "profile show of a member" $P profile show "$member" --workspace "$TMP/ws/workspace"
+expect_grep "profile show lists the audience" "^audience winback \(#1, run [0-9]+\): control$" "$TMP/out"
 expect_ok "recommend from a workspace" $P recommend --workspace "$TMP/ws/workspace" --all --out "$TMP/wr.csv" -q
 expect_grep "segment names from the workspace" ",popular with [a-z]" "$TMP/wr.csv"
 expect_grep "reviews from the workspace texts" ",reviewed I[0-9]+$" "$TMP/wr.csv"
