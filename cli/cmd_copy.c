@@ -255,6 +255,72 @@ static const char *item_title(const struct ps_interactions *x, uint32_t item, si
     return ps_strmap_key(x->items, item, len);
 }
 
+#define CHUNK 256
+
+/* One chunk of users: prompts in, messages out. */
+struct job {
+    struct ps_copy_gen *gen;
+    uint64_t seed;
+    size_t n;              /* users in the chunk */
+    char **prompts;        /* [CHUNK] owned */
+    const char **users;    /* [CHUNK] borrowed ids */
+    char **msgs;           /* [CHUNK] owned */
+    size_t *n_new;         /* [CHUNK] */
+    int *trunc;            /* [CHUNK] */
+    int *rc;               /* [CHUNK] */
+    struct ps_err *errs;   /* [CHUNK] */
+};
+
+static void job_clear(struct job *j)
+{
+    for (size_t k = 0; k < j->n; k++) {
+        free(j->prompts[k]);
+        free(j->msgs[k]);
+        j->prompts[k] = j->msgs[k] = NULL;
+        j->n_new[k] = 0;
+        j->trunc[k] = j->rc[k] = 0;
+    }
+    j->n = 0;
+}
+
+/* Task t generates a fixed range of the chunk on context `worker`; each
+ * user's seed is its own, so the split does not change any message. */
+static void gen_task(void *ud, int task, int worker)
+{
+    struct job *j = ud;
+    long b, e;
+    ps_split_range((long)j->n, ps_copy_gen_n_workers(j->gen), task, &b, &e);
+    for (long k = b; k < e; k++) {
+        j->rc[k] = ps_copy_generate(j->gen, worker, j->prompts[k], strlen(j->prompts[k]),
+                                    ps_copy_user_seed(j->seed, j->users[k]), &j->msgs[k], NULL,
+                                    &j->n_new[k], &j->trunc[k], &j->errs[k]);
+        if (j->rc[k])
+            break;
+    }
+}
+
+static void set_rec_fields(struct ps_copy_fields *f, const struct recs *R, size_t i, int n_items)
+{
+    struct ps_buf b;
+    ps_buf_init(&b);
+    ps_copy_fields_set(f, PS_COPY_TOP_ITEM, NULL);
+    for (int k = 0; k < R->counts[i]; k++) {
+        size_t len;
+        const char *t = item_title(&R->x, R->items[i * (size_t)n_items + k].item, &len);
+        if (k)
+            ps_buf_append(&b, "; ", 2);
+        ps_buf_append(&b, t, len);
+        if (k == 0) {
+            ps_buf_putc(&b, '\0');
+            ps_copy_fields_set(f, PS_COPY_TOP_ITEM, b.data);
+            b.len--;
+        }
+    }
+    ps_buf_putc(&b, '\0');
+    ps_copy_fields_set(f, PS_COPY_RECOMMENDED_ITEMS, R->counts[i] ? b.data : NULL);
+    ps_buf_release(&b);
+}
+
 static int cmd_copy_main(int argc, char **argv)
 {
     const char *ws = NULL, *user = NULL, *audience = NULL, *tmpl_path = NULL, *model = NULL;
@@ -390,10 +456,12 @@ static int cmd_copy_main(int argc, char **argv)
     struct recs R;
     struct ps_afile af = {0};
     struct ps_buf prompt;
+    struct job job;
     char **users = NULL, *model_dir = NULL, *db = NULL;
     size_t n_users = 0, n_control = 0, n_missing = 0, n_truncated = 0, n_written = 0;
     int rc = CLI_OK;
     memset(&R, 0, sizeof R);
+    memset(&job, 0, sizeof job);
     ps_copy_fields_init(&fields);
     ps_buf_init(&prompt);
 
@@ -428,7 +496,7 @@ static int cmd_copy_main(int argc, char **argv)
                        "installed; give --model DIR");
             goto fail;
         }
-        if (ps_copy_gen_new(&gen, model, &gp, pool, &err))
+        if (ps_copy_gen_new(&gen, model, &gp, ps_pool_n_threads(pool), &err))
             goto fail;
     }
     if (ps_afile_open(&af, out, &err))
@@ -440,84 +508,88 @@ static int cmd_copy_main(int argc, char **argv)
     ps_progress_begin(&pg, "copy", n_users);
     double t0 = ps_now();
     size_t total_new = 0;
-    for (size_t i = 0; i < n_users; i++) {
-        char *json = NULL;
-        int st = ps_store_profile_get(store, snap, users[i], &json, &err);
-        if (st == PS_DONE) {
-            if (user) {
-                ps_err_set(&err, PS_ERR_BAD_INPUT, "no profile for user \"%s\" in snapshot %lld",
-                           user, (long long)snap);
-                goto fail_progress;
-            }
-            n_missing++;
-            ps_progress_update(&pg, i + 1);
-            continue;
-        }
-        if (st)
-            goto fail_progress;
-        st = ps_copy_fields_from_profile(&fields, json, n_words, &err);
-        free(json);
-        if (st) {
-            ps_err_prefix(&err, "user \"%s\"", users[i]);
-            goto fail_progress;
-        }
-        if (R.loaded) {
-            struct ps_buf b;
-            ps_buf_init(&b);
-            for (int k = 0; k < R.counts[i]; k++) {
-                size_t len;
-                const char *t = item_title(&R.x, R.items[i * (size_t)n_items + k].item, &len);
-                if (k)
-                    ps_buf_append(&b, "; ", 2);
-                ps_buf_append(&b, t, len);
-                if (k == 0) {
-                    ps_buf_putc(&b, '\0');
-                    ps_copy_fields_set(&fields, PS_COPY_TOP_ITEM, b.data);
-                    b.len--;
+    /* Chunks: prompts are filled serially (store reads), messages are
+     * generated in parallel (one context per worker, static ranges), rows
+     * are written in audience order. */
+    job.gen = gen;
+    job.seed = seed;
+    job.prompts = ps_xcalloc(CHUNK, sizeof *job.prompts);
+    job.users = ps_xcalloc(CHUNK, sizeof *job.users);
+    job.msgs = ps_xcalloc(CHUNK, sizeof *job.msgs);
+    job.n_new = ps_xcalloc(CHUNK, sizeof *job.n_new);
+    job.trunc = ps_xcalloc(CHUNK, sizeof *job.trunc);
+    job.rc = ps_xcalloc(CHUNK, sizeof *job.rc);
+    job.errs = ps_xcalloc(CHUNK, sizeof *job.errs);
+    for (size_t c0 = 0; c0 < n_users; c0 += CHUNK) {
+        size_t c1 = c0 + CHUNK < n_users ? c0 + CHUNK : n_users;
+        job.n = 0;
+        for (size_t i = c0; i < c1; i++) {
+            char *json = NULL;
+            int st = ps_store_profile_get(store, snap, users[i], &json, &err);
+            if (st == PS_DONE) {
+                if (user) {
+                    ps_err_set(&err, PS_ERR_BAD_INPUT,
+                               "no profile for user \"%s\" in snapshot %lld", user, (long long)snap);
+                    goto fail_progress;
                 }
+                n_missing++;
+                continue;
             }
-            ps_buf_putc(&b, '\0');
-            ps_copy_fields_set(&fields, PS_COPY_RECOMMENDED_ITEMS, R.counts[i] ? b.data : NULL);
-            if (!R.counts[i])
-                ps_copy_fields_set(&fields, PS_COPY_TOP_ITEM, NULL);
-            ps_buf_release(&b);
-        }
-        ps_buf_reset(&prompt);
-        ps_copy_template_fill(tmpl, &fields, &prompt);
-        if (ps_copy_prompt_check(prompt.data, prompt.len, users[i], &err))
-            goto fail_progress;
-        char *msg = NULL;
-        size_t n_new = 0;
-        if (gen) {
-            int trunc = 0;
-            if (ps_copy_generate(gen, prompt.data, prompt.len, ps_copy_user_seed(seed, users[i]),
-                                 &msg, NULL, &n_new, &trunc, &err)) {
+            if (st)
+                goto fail_progress;
+            st = ps_copy_fields_from_profile(&fields, json, n_words, &err);
+            free(json);
+            if (st) {
                 ps_err_prefix(&err, "user \"%s\"", users[i]);
                 goto fail_progress;
             }
-            n_truncated += (size_t)trunc;
-            total_new += n_new;
+            if (R.loaded)
+                set_rec_fields(&fields, &R, i, n_items);
+            ps_buf_reset(&prompt);
+            ps_copy_template_fill(tmpl, &fields, &prompt);
+            if (ps_copy_prompt_check(prompt.data, prompt.len, users[i], &err))
+                goto fail_progress;
+            ps_buf_putc(&prompt, '\0');
+            job.prompts[job.n] = ps_xstrdup(prompt.data);
+            job.users[job.n] = users[i];
+            job.n++;
         }
-        const char *m = msg ? msg : "";
-        if (jsonl) {
-            fputs("{\"user_id\": ", af.fp);
-            put_json(af.fp, users[i], strlen(users[i]));
-            fputs(", \"prompt\": ", af.fp);
-            put_json(af.fp, prompt.data, prompt.len);
-            fputs(", \"message\": ", af.fp);
-            put_json(af.fp, m, strlen(m));
-            fputs("}\n", af.fp);
-        } else {
-            put_csv(af.fp, users[i], strlen(users[i]));
-            fputc(',', af.fp);
-            put_csv(af.fp, prompt.data, prompt.len);
-            fputc(',', af.fp);
-            put_csv(af.fp, m, strlen(m));
-            fputc('\n', af.fp);
+        if (gen) {
+            int n_tasks = ps_copy_gen_n_workers(gen);
+            ps_pool_run(pool, n_tasks, gen_task, &job);
+            for (size_t k = 0; k < job.n; k++) {
+                if (job.rc[k]) {
+                    err = job.errs[k];
+                    ps_err_prefix(&err, "user \"%s\"", job.users[k]);
+                    goto fail_progress;
+                }
+            }
         }
-        free(msg);
-        n_written++;
-        ps_progress_update(&pg, i + 1);
+        for (size_t k = 0; k < job.n; k++) {
+            const char *m = job.msgs[k] ? job.msgs[k] : "";
+            const char *u = job.users[k];
+            if (jsonl) {
+                fputs("{\"user_id\": ", af.fp);
+                put_json(af.fp, u, strlen(u));
+                fputs(", \"prompt\": ", af.fp);
+                put_json(af.fp, job.prompts[k], strlen(job.prompts[k]));
+                fputs(", \"message\": ", af.fp);
+                put_json(af.fp, m, strlen(m));
+                fputs("}\n", af.fp);
+            } else {
+                put_csv(af.fp, u, strlen(u));
+                fputc(',', af.fp);
+                put_csv(af.fp, job.prompts[k], strlen(job.prompts[k]));
+                fputc(',', af.fp);
+                put_csv(af.fp, m, strlen(m));
+                fputc('\n', af.fp);
+            }
+            total_new += job.n_new[k];
+            n_truncated += (size_t)job.trunc[k];
+            n_written++;
+        }
+        job_clear(&job);
+        ps_progress_update(&pg, c1);
     }
     ps_progress_end(&pg);
     if (ps_afile_commit(&af, &err))
@@ -541,6 +613,14 @@ fail:
     ps_afile_abort(&af);
     rc = cli_fail_err(&err);
 done:
+    job_clear(&job);
+    free(job.prompts);
+    free(job.users);
+    free(job.msgs);
+    free(job.n_new);
+    free(job.trunc);
+    free(job.rc);
+    free(job.errs);
     for (size_t i = 0; i < n_users; i++)
         free(users[i]);
     free(users);

@@ -243,7 +243,7 @@ TEST(copy_generate_matches_lmref)
     gp.stop_at_eos = 0;
     gp.sampler.temperature = 0;
     struct ps_copy_gen *gen = NULL;
-    CHECK_INT(ps_copy_gen_new(&gen, model, &gp, NULL, &err), 0);
+    CHECK_INT(ps_copy_gen_new(&gen, model, &gp, 1, &err), 0);
     if (!gen || !prompt) {
         free(prompt);
         json_decref(exp);
@@ -253,7 +253,7 @@ TEST(copy_generate_matches_lmref)
     int32_t *ids = NULL;
     size_t n = 0;
     int trunc = -1;
-    CHECK_INT(ps_copy_generate(gen, prompt, strlen(prompt), 7, &msg, &ids, &n, &trunc, &err), 0);
+    CHECK_INT(ps_copy_generate(gen, 0, prompt, strlen(prompt), 7, &msg, &ids, &n, &trunc, &err), 0);
     CHECK_INT(trunc, 0);
     CHECK_INT(n, json_array_size(want));
     size_t same = 0;
@@ -272,8 +272,9 @@ TEST(copy_generate_matches_lmref)
     gp.sampler.top_k = (int)json_integer_value(json_object_get(s, "top_k"));
     gp.sampler.top_p = json_number_value(json_object_get(s, "top_p"));
     uint64_t seed = (uint64_t)json_integer_value(json_object_get(s, "seed"));
-    CHECK_INT(ps_copy_gen_new(&gen, model, &gp, NULL, &err), 0);
-    CHECK_INT(ps_copy_generate(gen, prompt, strlen(prompt), seed, &msg, &ids, &n, NULL, &err), 0);
+    CHECK_INT(ps_copy_gen_new(&gen, model, &gp, 2, &err), 0);
+    CHECK_INT(ps_copy_gen_n_workers(gen), 2);
+    CHECK_INT(ps_copy_generate(gen, 0, prompt, strlen(prompt), seed, &msg, &ids, &n, NULL, &err), 0);
     same = 0;
     for (size_t i = 0; i < n && i < json_array_size(swant); i++)
         same += ids[i] == json_integer_value(json_array_get(swant, i));
@@ -282,11 +283,12 @@ TEST(copy_generate_matches_lmref)
     free(msg);
     free(ids);
 
-    /* Same seed, same message; another seed, another message. */
+    /* Same seed, same message (on either worker); another seed, another
+     * message. */
     char *m1 = NULL, *m2 = NULL, *m3 = NULL;
-    CHECK_INT(ps_copy_generate(gen, prompt, strlen(prompt), 99, &m1, NULL, NULL, NULL, &err), 0);
-    CHECK_INT(ps_copy_generate(gen, prompt, strlen(prompt), 99, &m2, NULL, NULL, NULL, &err), 0);
-    CHECK_INT(ps_copy_generate(gen, prompt, strlen(prompt), 100, &m3, NULL, NULL, NULL, &err), 0);
+    CHECK_INT(ps_copy_generate(gen, 0, prompt, strlen(prompt), 99, &m1, NULL, NULL, NULL, &err), 0);
+    CHECK_INT(ps_copy_generate(gen, 1, prompt, strlen(prompt), 99, &m2, NULL, NULL, NULL, &err), 0);
+    CHECK_INT(ps_copy_generate(gen, 0, prompt, strlen(prompt), 100, &m3, NULL, NULL, NULL, &err), 0);
     CHECK_STR(m1, m2);
     CHECK(m1 && m3 && strcmp(m1, m3) != 0);
     free(m1);
@@ -299,22 +301,22 @@ TEST(copy_generate_matches_lmref)
     for (int i = 0; i < 200; i++)
         ps_buf_append(&big, "x ", 2);
     ps_buf_append(&big, prompt, strlen(prompt));
-    CHECK_INT(ps_copy_generate(gen, big.data, big.len, seed, &msg, &ids, &n, &trunc, &err), 0);
+    CHECK_INT(ps_copy_generate(gen, 0, big.data, big.len, seed, &msg, &ids, &n, &trunc, &err), 0);
     CHECK_INT(trunc, 1);
     CHECK_INT(n, json_array_size(swant));
     free(msg);
     free(ids);
     ps_buf_release(&big);
-    CHECK_INT(ps_copy_generate(gen, "", 0, seed, &msg, NULL, NULL, NULL, &err), PS_ERR_BAD_INPUT);
+    CHECK_INT(ps_copy_generate(gen, 0, "", 0, seed, &msg, NULL, NULL, NULL, &err), PS_ERR_BAD_INPUT);
     CHECK_STR(err.msg, "prompt is empty");
     ps_copy_gen_free(gen);
 
     gp.max_new = 128;
-    CHECK_INT(ps_copy_gen_new(&gen, model, &gp, NULL, &err), PS_ERR_USAGE);
+    CHECK_INT(ps_copy_gen_new(&gen, model, &gp, 1, &err), PS_ERR_USAGE);
     CHECK_STR(err.msg, "max-new 128 leaves no room for a prompt in the model's context of 128");
     CHECK(gen == NULL);
     gp.max_new = 8;
-    CHECK_INT(ps_copy_gen_new(&gen, test_shared("lmref/models/bert-tiny-f32"), &gp, NULL, &err),
+    CHECK_INT(ps_copy_gen_new(&gen, test_shared("lmref/models/bert-tiny-f32"), &gp, 1, &err),
               PS_ERR_USAGE);
     CHECK_CONTAINS(err.msg, "copy needs a GPT-2 checkpoint, this is BERT");
     free(prompt);

@@ -26,8 +26,6 @@
 #include "lm.h"
 #include "status.h"
 
-struct ps_pool;
-
 /* The allow-list: the only fields a template may name. */
 enum ps_copy_field {
     PS_COPY_SEGMENT_NAME,      /* {segment_name}: segment.name */
@@ -103,24 +101,30 @@ uint64_t ps_copy_user_seed(uint64_t seed, const char *user_id);
 
 /* ---- generation ---------------------------------------------------------- */
 
-/* A GPT-2 checkpoint, its tokenizer and one work context (one thread). */
+/* A GPT-2 checkpoint and its tokenizer, shared read-only, and one work
+ * context per worker, so n_workers users can be generated at once. */
 struct ps_copy_gen;
 
-/* Loads model_dir (GPT-2 only; BERT is PS_ERR_USAGE).  gp->max_new must
- * leave room for a prompt in the model's context.  pool borrowed or NULL. */
+/* Loads model_dir (GPT-2 only; BERT is PS_ERR_USAGE) with n_workers (>= 1)
+ * single-threaded contexts of the model's full length.  gp->max_new must
+ * leave room for a prompt in the context (else PS_ERR_USAGE). */
 int ps_copy_gen_new(struct ps_copy_gen **out, const char *model_dir,
-                    const struct ps_lm_gen_params *gp, struct ps_pool *pool, struct ps_err *err);
+                    const struct ps_lm_gen_params *gp, int n_workers, struct ps_err *err);
 void ps_copy_gen_free(struct ps_copy_gen *g);
+int ps_copy_gen_n_workers(const struct ps_copy_gen *g);
 
 /*
- * Generates the message for prompt with sampling seed `seed` (the
- * params' seed is ignored; pass ps_copy_user_seed).  A prompt longer than
- * the context minus max_new keeps its last tokens (*truncated = 1).  The
+ * Generates the message for prompt on context `worker` (< n_workers; one
+ * thread per worker at a time) with sampling seed `seed` (the params'
+ * seed is ignored; pass ps_copy_user_seed).  The result depends on the
+ * prompt and seed only, not on the worker.  A prompt longer than the
+ * context minus max_new keeps its last tokens (*truncated = 1).  The
  * message is the decoded new text without a final end-of-text token;
- * *message owned (free()).  new_ids/n_new optional (owned, free()).
+ * *message owned (free()).  new_ids/n_new/truncated optional (new_ids
+ * owned, free()).
  */
-int ps_copy_generate(struct ps_copy_gen *g, const char *prompt, size_t len, uint64_t seed,
-                     char **message, int32_t **new_ids, size_t *n_new, int *truncated,
-                     struct ps_err *err);
+int ps_copy_generate(struct ps_copy_gen *g, int worker, const char *prompt, size_t len,
+                     uint64_t seed, char **message, int32_t **new_ids, size_t *n_new,
+                     int *truncated, struct ps_err *err);
 
 #endif

@@ -370,17 +370,21 @@ uint64_t ps_copy_user_seed(uint64_t seed, const char *user_id)
 struct ps_copy_gen {
     struct ps_lm *m;
     struct ps_tokenizer *tok;
-    struct ps_lm_ctx *ctx;
+    struct ps_lm_ctx **ctx;   /* [n_workers] */
+    int n_workers;
     struct ps_lm_gen_params gp;
     int n_ctx;
     int32_t eos_id;
 };
 
 int ps_copy_gen_new(struct ps_copy_gen **out, const char *model_dir,
-                    const struct ps_lm_gen_params *gp, struct ps_pool *pool, struct ps_err *err)
+                    const struct ps_lm_gen_params *gp, int n_workers, struct ps_err *err)
 {
     *out = NULL;
+    PS_ASSERT(n_workers >= 1);
     struct ps_copy_gen *g = ps_xcalloc(1, sizeof *g);
+    g->ctx = ps_xcalloc((size_t)n_workers, sizeof *g->ctx);
+    g->n_workers = n_workers;
     g->gp = *gp;
     int rc = ps_sampler_check(&gp->sampler, err);
     if (rc)
@@ -406,9 +410,12 @@ int ps_copy_gen_new(struct ps_copy_gen **out, const char *model_dir,
     cp.max_tokens = cfg->n_ctx;
     cp.kv_cache = 1;
     cp.logits = 1;
-    cp.pool = pool;
-    if ((rc = ps_lm_ctx_new(&g->ctx, g->m, &cp, err)))
-        goto fail;
+    /* Parallel over users, not inside a forward pass: each context runs on
+     * its caller's thread (pool NULL), which also sets BLAS to one thread. */
+    cp.pool = NULL;
+    for (int w = 0; w < n_workers; w++)
+        if ((rc = ps_lm_ctx_new(&g->ctx[w], g->m, &cp, err)))
+            goto fail;
     *out = g;
     return PS_OK;
 fail:
@@ -420,16 +427,24 @@ void ps_copy_gen_free(struct ps_copy_gen *g)
 {
     if (!g)
         return;
-    ps_lm_ctx_free(g->ctx);
+    for (int w = 0; w < g->n_workers; w++)
+        ps_lm_ctx_free(g->ctx[w]);
+    free(g->ctx);
     ps_tokenizer_free(g->tok);
     ps_lm_free(g->m);
     free(g);
 }
 
-int ps_copy_generate(struct ps_copy_gen *g, const char *prompt, size_t len, uint64_t seed,
-                     char **message, int32_t **new_ids, size_t *n_new, int *truncated,
-                     struct ps_err *err)
+int ps_copy_gen_n_workers(const struct ps_copy_gen *g)
 {
+    return g->n_workers;
+}
+
+int ps_copy_generate(struct ps_copy_gen *g, int worker, const char *prompt, size_t len,
+                     uint64_t seed, char **message, int32_t **new_ids, size_t *n_new,
+                     int *truncated, struct ps_err *err)
+{
+    PS_ASSERT(worker >= 0 && worker < g->n_workers);
     int32_t *ids = NULL, *out = NULL;
     size_t n_ids = 0, n_out = 0;
     *message = NULL;
@@ -456,7 +471,7 @@ int ps_copy_generate(struct ps_copy_gen *g, const char *prompt, size_t len, uint
     }
     struct ps_lm_gen_params gp = g->gp;
     gp.sampler.seed = seed;
-    if ((rc = ps_lm_generate(g->ctx, ids + skip, n_ids - skip, &gp, NULL, NULL, &out, &n_out,
+    if ((rc = ps_lm_generate(g->ctx[worker], ids + skip, n_ids - skip, &gp, NULL, NULL, &out, &n_out,
                              NULL, err)))
         goto done;
     size_t n_text = n_out;
