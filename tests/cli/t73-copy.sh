@@ -87,6 +87,13 @@ copy_text=$(sed 's/.*"message": \(".*"\)}$/\1/' "$TMP/greedy.jsonl")
 expect_eq "greedy copy = persona generate" "$copy_text" "$gen_text"
 expect_grep "dry run leaves the message empty" '",$' "$TMP/p.csv"
 
+# A plain list of users (no group column) and an explicit run.
+{ echo user_id; tail -n +2 "$TMP/aud60.csv" | head -5 | cut -d, -f1; } > "$TMP/list.csv"
+expect_ok "plain user list, --run 1" $P copy --workspace "$W" --audience "$TMP/list.csv" --run 1 --template $T --max-new 4 -q --out "$TMP/list.out.csv"
+expect_eq "every listed user" "$(tail -n +2 "$TMP/list.out.csv" | cut -d, -f1 | tr '\n' ' ')" "$(tail -n +2 "$TMP/list.csv" | tr '\n' ' ')"
+expect_fail 1 "unknown run" $P copy --workspace "$W" --user "$u" --run 99 --template $T
+expect_grep "unknown run named" 'no run 99 with profiles' "$TMP/err"
+
 # Refusals and bad input.
 printf 'Hello from {city}!\n' > "$TMP/pii.tmpl"
 expect_fail 1 "personal field refused" $P copy --workspace "$W" --user "$u" --template "$TMP/pii.tmpl" --out "$TMP/x.csv"
