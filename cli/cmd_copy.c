@@ -40,6 +40,7 @@
     "  --top-k K              default 40 (0 = all)\n"                                       \
     "  --top-p P              default 0.95\n"                                               \
     "  --repetition-penalty R default 1.2 (1 = off)\n"                                      \
+    "  --stop STR             end the message at STR (repeatable; e.g. --stop $'\\n')\n" \
     "  --items N              recommended items in {recommended_items} (default 3)\n"      \
     "  --topic-words N        words in {topic_words} (default 5)\n"                         \
     "  --run N                profiles of run N (default: the latest snapshot)\n"           \
@@ -256,6 +257,7 @@ static const char *item_title(const struct ps_interactions *x, uint32_t item, si
 }
 
 #define CHUNK 256
+#define MAX_STOPS 16
 
 /* One chunk of users: prompts in, messages out. */
 struct job {
@@ -334,6 +336,8 @@ static int cmd_copy_main(int argc, char **argv)
     gp.sampler.top_p = 0.95;
     gp.sampler.repetition_penalty = 1.2;
     uint64_t seed = 42;
+    const char *stops[MAX_STOPS];
+    int n_stops = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *v = NULL, *a = argv[i];
@@ -406,6 +410,14 @@ static int cmd_copy_main(int argc, char **argv)
                 if (cli_parse_double("copy", "--repetition-penalty", v, 1e-3, 1000, &d))
                     return CLI_USAGE;
                 gp.sampler.repetition_penalty = d;
+            }
+        } else if (opt_value(argc, argv, &i, "--stop", NULL, &v, &missing)) {
+            if (!missing) {
+                if (n_stops == MAX_STOPS)
+                    return cli_usage_error("copy", "at most %d --stop strings", MAX_STOPS);
+                if (!*v)
+                    return cli_usage_error("copy", "option '--stop' needs a non-empty string");
+                stops[n_stops++] = v;
             }
         } else if (opt_value(argc, argv, &i, "--items", NULL, &v, &missing)) {
             if (!missing) {
@@ -498,6 +510,7 @@ static int cmd_copy_main(int argc, char **argv)
         }
         if (ps_copy_gen_new(&gen, model, &gp, ps_pool_n_threads(pool), &err))
             goto fail;
+        ps_copy_gen_set_stops(gen, stops, n_stops);
     }
     if (ps_afile_open(&af, out, &err))
         goto fail;

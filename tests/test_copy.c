@@ -263,6 +263,20 @@ TEST(copy_generate_matches_lmref)
     CHECK_STR(msg, json_string_value(json_object_get(g, "text")));
     free(msg);
     free(ids);
+    /* A stop string ends the message before it: the reference text up to
+     * its first newline ("or color colorQualité"). */
+    const char *stops[] = {"\n", "never"};
+    ps_copy_gen_set_stops(gen, stops, 2);
+    CHECK_INT(ps_copy_generate(gen, 0, prompt, strlen(prompt), 7, &msg, &ids, &n, NULL, &err), 0);
+    const char *ref = json_string_value(json_object_get(g, "text"));
+    const char *nl = strchr(ref, '\n');
+    CHECK(nl != NULL);
+    CHECK_INT(strlen(msg), nl - ref);
+    CHECK(strncmp(msg, ref, (size_t)(nl - ref)) == 0);
+    CHECK_INT(n, 5);   /* ids up to and including the one that wrote "\n" (198) */
+    CHECK_INT(ids[n - 1], 198);
+    free(msg);
+    free(ids);
     ps_copy_gen_free(gen);
 
     /* Sampled: the reference's seed, temperature and top-k. */

@@ -112,6 +112,9 @@ int ps_copy_gen_new(struct ps_copy_gen **out, const char *model_dir,
                     const struct ps_lm_gen_params *gp, int n_workers, struct ps_err *err);
 void ps_copy_gen_free(struct ps_copy_gen *g);
 int ps_copy_gen_n_workers(const struct ps_copy_gen *g);
+/* Stop strings (borrowed; non-empty): generation ends as soon as the new
+ * text contains one, and the message is cut before it. */
+void ps_copy_gen_set_stops(struct ps_copy_gen *g, const char *const *stops, int n_stops);
 
 /*
  * Generates the message for prompt on context `worker` (< n_workers; one
@@ -119,7 +122,8 @@ int ps_copy_gen_n_workers(const struct ps_copy_gen *g);
  * seed is ignored; pass ps_copy_user_seed).  The result depends on the
  * prompt and seed only, not on the worker.  A prompt longer than the
  * context minus max_new keeps its last tokens (*truncated = 1).  The
- * message is the decoded new text without a final end-of-text token;
+ * message is the decoded new text without a final end-of-text token,
+ * cut before a stop string (ps_copy_gen_set_stops);
  * *message owned (free()).  new_ids/n_new/truncated optional (new_ids
  * owned, free()).
  */

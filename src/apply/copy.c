@@ -375,7 +375,40 @@ struct ps_copy_gen {
     struct ps_lm_gen_params gp;
     int n_ctx;
     int32_t eos_id;
+    const char *const *stops; /* borrowed */
+    int n_stops;
 };
+
+void ps_copy_gen_set_stops(struct ps_copy_gen *g, const char *const *stops, int n_stops)
+{
+    g->stops = stops;
+    g->n_stops = n_stops;
+}
+
+struct stop_ctx {
+    const struct ps_copy_gen *g;
+    size_t cut;      /* bytes of the text before the earliest stop string */
+    int hit;
+};
+
+/* Decodes the new tokens and stops at the first stop string. */
+static int check_stop(const int32_t *ids, size_t n, void *ud)
+{
+    struct stop_ctx *s = ud;
+    char *text = NULL;
+    struct ps_err err = {0};
+    if (ps_tokenizer_decode(s->g->tok, ids, n, &text, &err))
+        return 0;
+    for (int k = 0; k < s->g->n_stops; k++) {
+        const char *hit = strstr(text, s->g->stops[k]);
+        if (hit && (!s->hit || (size_t)(hit - text) < s->cut)) {
+            s->cut = (size_t)(hit - text);
+            s->hit = 1;
+        }
+    }
+    free(text);
+    return s->hit;
+}
 
 int ps_copy_gen_new(struct ps_copy_gen **out, const char *model_dir,
                     const struct ps_lm_gen_params *gp, int n_workers, struct ps_err *err)
@@ -471,14 +504,17 @@ int ps_copy_generate(struct ps_copy_gen *g, int worker, const char *prompt, size
     }
     struct ps_lm_gen_params gp = g->gp;
     gp.sampler.seed = seed;
-    if ((rc = ps_lm_generate(g->ctx[worker], ids + skip, n_ids - skip, &gp, NULL, NULL, &out, &n_out,
-                             NULL, err)))
+    struct stop_ctx sc = {g, 0, 0};
+    if ((rc = ps_lm_generate(g->ctx[worker], ids + skip, n_ids - skip, &gp,
+                             g->n_stops ? check_stop : NULL, &sc, &out, &n_out, NULL, err)))
         goto done;
     size_t n_text = n_out;
     if (gp.stop_at_eos && n_text && out[n_text - 1] == g->eos_id)
         n_text--;
     if ((rc = ps_tokenizer_decode(g->tok, out, n_text, message, err)))
         goto done;
+    if (sc.hit && sc.cut < strlen(*message))
+        (*message)[sc.cut] = '\0';
     if (new_ids) {
         *new_ids = out;
         out = NULL;

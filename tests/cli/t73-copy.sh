@@ -87,6 +87,12 @@ copy_text=$(sed 's/.*"message": \(".*"\)}$/\1/' "$TMP/greedy.jsonl")
 expect_eq "greedy copy = persona generate" "$copy_text" "$gen_text"
 expect_grep "dry run leaves the message empty" '",$' "$TMP/p.csv"
 
+# --stop: messages end before the first newline.
+expect_ok "stop at newline" $P copy --workspace "$W" --audience "$TMP/aud60.csv" --template $T --max-new 24 --stop $'\n' --format jsonl -q --out "$TMP/stop.jsonl"
+expect_eq "no newline in any message" "$(grep -c '"message": ".*\\n' "$TMP/stop.jsonl")" "0"
+$P copy --workspace "$W" --audience "$TMP/aud60.csv" --template $T --max-new 24 --format jsonl -q --out "$TMP/nostop.jsonl"
+expect_grep "multi-line messages without --stop" '"message": ".*\\n' "$TMP/nostop.jsonl"
+
 # A plain list of users (no group column) and an explicit run.
 { echo user_id; tail -n +2 "$TMP/aud60.csv" | head -5 | cut -d, -f1; } > "$TMP/list.csv"
 expect_ok "plain user list, --run 1" $P copy --workspace "$W" --audience "$TMP/list.csv" --run 1 --template $T --max-new 4 -q --out "$TMP/list.out.csv"
