@@ -9,11 +9,13 @@
 #define PERSONA_H
 
 #include "persona/afile.h"
+#include "persona/audience.h"
 #include "persona/bert.h"
 #include "persona/bpe_train.h"
 #include "persona/clean.h"
 #include "persona/cluster_metrics.h"
 #include "persona/config.h"
+#include "persona/copy.h"
 #include "persona/core.h"
 #include "persona/demo.h"
 #include "persona/features.h"
