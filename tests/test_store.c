@@ -4,6 +4,7 @@
 #include "persona/core.h"
 #include "persona/store.h"
 
+#include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 
@@ -111,4 +112,81 @@ TEST(store_snapshots_diff_export)
     /* Read-only open of a missing store. */
     CHECK_INT(ps_store_open_ro(&s, test_tmp("none.db"), &err), PS_ERR_IO);
     CHECK_CONTAINS(err.msg, "no store at");
+}
+
+static long long q1(struct ps_store *s, const char *sql)
+{
+    sqlite3_stmt *st;
+    long long v = -1;
+    if (sqlite3_prepare_v2(ps_store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return -2;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Evaluation metrics and audiences: what is put comes back, sizes per
+ * (group, segment) are counted by hand from the CSV below. */
+TEST(store_eval_and_audience)
+{
+    struct ps_store *s;
+    struct ps_err err = {0};
+    CHECK_INT(ps_store_open(&s, test_tmp("store-aud.db"), &err), PS_OK);
+    if (!s)
+        return;
+    int64_t r1;
+    CHECK_INT(ps_store_latest_run(s), 0);
+    CHECK_INT(ps_store_run_begin(s, "a.conf", 1, &r1, &err), PS_OK);
+    CHECK_INT(ps_store_begin(s, &err), PS_OK);
+    put(s, r1, "u1", 0, NULL, NULL, NULL);
+    put(s, r1, "u2", 0, NULL, NULL, NULL);
+    put(s, r1, "u3", 1, NULL, NULL, NULL);
+    put(s, r1, "u4", 1, NULL, NULL, NULL);
+    struct ps_store_eval e = {1700000000, "5,10", 100, 10, 4, 6, 50, 0.5};
+    CHECK_INT(ps_store_eval_put(s, r1, &e, &err), PS_OK);
+    CHECK_INT(ps_store_eval_metric_put(s, r1, "hybrid", "ndcg@10", 0.25, &err), PS_OK);
+    CHECK_INT(ps_store_eval_metric_put(s, r1, "random", "novelty@10", NAN, &err), PS_OK);
+    CHECK_INT(ps_store_commit(s, &err), PS_OK);
+    CHECK_INT(ps_store_run_end(s, r1, "ok", r1, 1.0, 0, &err), PS_OK);
+    CHECK_INT(ps_store_eval_exists(s, r1), 1);
+    CHECK_INT(ps_store_eval_exists(s, r1 + 1), 0);
+    CHECK_NEAR(ps_store_eval_metric(s, r1, "hybrid", "ndcg@10"), 0.25, 0);
+    CHECK(isnan(ps_store_eval_metric(s, r1, "random", "novelty@10")));
+    CHECK(isnan(ps_store_eval_metric(s, r1, "hybrid", "ndcg@5")));
+    CHECK_INT(q1(s, "SELECT COUNT(*) FROM eval_metrics WHERE value IS NULL"), 1);
+    CHECK_INT(ps_store_latest_run(s), r1);
+
+    /* u9 has no profile in the snapshot: segment NULL. */
+    const char *csv = test_write_file("aud.csv", "user_id,group,stratum,offer,score\n"
+                                      "u1,treatment,0,vip,0.5\nu2,control,0,,\n"
+                                      "u3,treatment,1,,\nu4,treatment,1,winback,2\n"
+                                      "u9,control,,,\n", 128);
+    struct ps_store_audience a = {"spring", "x > 1", 0.25, "segment", 2, "vip = x > 1\n", r1, r1};
+    int64_t id = 0;
+    CHECK_INT(ps_store_last_audience(s), 0);
+    CHECK_INT(ps_store_begin(s, &err), PS_OK);
+    CHECK_INT(ps_store_audience_put(s, &a, csv, &id, &err), PS_OK);
+    CHECK_INT(ps_store_commit(s, &err), PS_OK);
+    CHECK_INT(id, 1);
+    CHECK_INT(ps_store_last_audience(s), 1);
+    CHECK_INT(q1(s, "SELECT n_users * 10000 + n_treatment * 100 + n_control FROM audiences"), 50302);
+    CHECK_INT(q1(s, "SELECT COUNT(*) FROM audience_sizes"), 4);
+    CHECK_INT(q1(s, "SELECT n FROM audience_sizes WHERE grp='treatment' AND segment=1"), 2);
+    CHECK_INT(q1(s, "SELECT n FROM audience_sizes WHERE grp='treatment' AND segment=0"), 1);
+    CHECK_INT(q1(s, "SELECT n FROM audience_sizes WHERE grp='control' AND segment=0"), 1);
+    CHECK_INT(q1(s, "SELECT n FROM audience_sizes WHERE grp='control' AND segment IS NULL"), 1);
+    CHECK_INT(q1(s, "SELECT COUNT(*) FROM audience_members WHERE offer='winback' AND score=2 "
+                    "AND stratum='1' AND segment=1"), 1);
+    CHECK_INT(q1(s, "SELECT COUNT(*) FROM audiences WHERE where_expr='x > 1' AND holdout=0.25 "
+                    "AND stratify='segment' AND min_size=2 AND offers LIKE 'vip%'"), 1);
+
+    /* A bad group names the line; the transaction is rolled back. */
+    csv = test_write_file("bad.csv", "user_id,group\nu1,treatment\nu2,maybe\n", 36);
+    CHECK_INT(ps_store_begin(s, &err), PS_OK);
+    CHECK_INT(ps_store_audience_put(s, &a, csv, NULL, &err), PS_ERR_BAD_INPUT);
+    CHECK_CONTAINS(err.msg, "bad.csv:3: column \"group\": expected treatment or control, got \"maybe\"");
+    ps_store_rollback(s);
+    CHECK_INT(ps_store_last_audience(s), 1);
+    ps_store_close(s);
 }

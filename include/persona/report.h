@@ -3,7 +3,8 @@
  * script, no external asset) for a store snapshot: overview, a persona
  * card per segment, a feature heatmap by segment (z-scores), a 2-D PCA
  * scatter of users coloured by segment, topic word lists, and drift since
- * the previous snapshot.  docs/profiles.md shows what each part means.
+ * the previous snapshot; the offline recommendation metrics of the
+ * evaluate stage and the stored audiences when there are any.  docs/profiles.md shows what each part means.
  */
 #ifndef PERSONA_REPORT_H
 #define PERSONA_REPORT_H
@@ -20,6 +21,8 @@ struct ps_report_params {
     const char *segment_model;  /* scaler and columns for the scatter */
     int max_points;             /* users drawn in the scatter (default 2000, evenly spaced) */
     int max_features;           /* heatmap columns (default 26) */
+    int64_t eval_run;           /* run whose stored evaluation (store.h) the "Recommendations"
+                                   section shows; 0 = no such section */
 };
 
 struct ps_report_params ps_report_default_params(void);

@@ -2,7 +2,7 @@
  * pipeline.c - `persona run` (workspace.h): reads the configuration,
  * keys every stage, runs or skips it, and records the run in the store.
  * Each stage calls its module's library (clean.h, features.h, segment.h,
- * lda.h + textprep.h, profile.h, report.h), never a binary.
+ * lda.h + textprep.h, profile.h, recommend.h, report.h), never a binary.
  */
 #include "persona/workspace.h"
 #include "persona/afile.h"
@@ -17,6 +17,7 @@
 #include "persona/pool.h"
 #include "persona/profile.h"
 #include "persona/reader.h"
+#include "persona/recommend.h"
 #include "persona/report.h"
 #include "persona/segment.h"
 #include "persona/store.h"
@@ -35,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const TABLES[4] = {"events", "texts", "items", "users"};
@@ -49,6 +51,7 @@ struct run {
     int n_threads;
     uint64_t seed;
     int64_t snapshot_from_key;   /* profiles stage: snapshot recorded in its key file */
+    int64_t eval_from_key;       /* evaluate stage: run whose stored metrics hold (0 = none) */
     int stopped;
 };
 
@@ -153,6 +156,8 @@ static int stage(struct run *r, const char *name, uint64_t key, const char *cons
     uint64_t old;
     int64_t rin, rout, extra;
     char note[256];
+    int is_eval = strcmp(name, "evaluate") == 0;
+    int64_t *slot = is_eval ? &r->eval_from_key : &r->snapshot_from_key;
     int have = !r->p->force && key_read(r, name, &old, &rin, &rout, &extra, note, sizeof note) == 0 &&
                old == key;
     for (int i = 0; have && outputs && outputs[i]; i++) {
@@ -162,17 +167,19 @@ static int stage(struct run *r, const char *name, uint64_t key, const char *cons
     }
     if (have && strcmp(name, "profiles") == 0)
         have = extra > 0 && ps_store_snapshot_of(r->store, extra) == extra;
+    if (have && is_eval)
+        have = extra > 0 && ps_store_eval_exists(r->store, extra);
     int rc = PS_OK;
     if (have) {
         st->skipped = 1;
         st->rows_in = rin;
         st->rows_out = rout;
         snprintf(st->note, sizeof st->note, "%s", note);
-        r->snapshot_from_key = extra;
+        *slot = extra;
     } else {
         rc = fn(r, arg, st, err);
         if (rc == PS_OK && !st->disabled)
-            rc = key_write(r, st, r->snapshot_from_key, err);
+            rc = key_write(r, st, *slot, err);
         if (rc)
             ps_err_prefix(err, "stage %s", name);
     }
@@ -908,6 +915,169 @@ static int run_profiles(struct run *r, void *arg, struct ps_run_stage *st, struc
     return rc;
 }
 
+/* ---- evaluate: offline recommendation metrics (recommend.h) ---- */
+
+struct eval_opts {
+    int enabled;
+    int auto_split;            /* 1: split_at = auto */
+    int64_t split_at;
+    struct ps_eval_params ep;
+    char ks[64];               /* the cutoffs as text */
+};
+
+static int read_evaluate_params(struct run *r, struct eval_opts *o, struct ps_err *err)
+{
+    memset(o, 0, sizeof *o);
+    o->enabled = ps_config_has_section(r->cfg, "evaluate");
+    o->auto_split = 1;
+    o->ep.rec = ps_rec_default_params();
+    o->ep.als_params = ps_als_default_params();
+    o->ep.seed = r->seed;
+    o->ep.n_ks = 3;
+    o->ep.ks[0] = 5;
+    o->ep.ks[1] = 10;
+    o->ep.ks[2] = 20;
+    const char *split = "auto", *ks = "5,10,20";
+    if (ps_config_bool(r->cfg, "evaluate", "enabled", &o->enabled, err) ||
+        ps_config_str(r->cfg, "evaluate", "split_at", &split, err) ||
+        ps_config_str(r->cfg, "evaluate", "k", &ks, err))
+        return err->status;
+    if (strcmp(split, "auto") != 0) {
+        o->auto_split = 0;
+        if (ps_time_parse(split, strlen(split), 0, &o->split_at) != PS_TIME_OK)
+            return ps_config_value_error(r->cfg, "evaluate", "split_at", err, PS_ERR_BAD_INPUT,
+                                         "expected auto, Unix seconds or an ISO-8601 time, got "
+                                         "\"%s\"", split);
+    }
+    o->ep.n_ks = 0;
+    for (const char *c = ks; *c;) {
+        char *end;
+        long v = strtol(c, &end, 10);
+        if (end == c || (*end && *end != ',') || v < 1 || v > 1000 || o->ep.n_ks >= PS_EVAL_MAX_K)
+            return ps_config_value_error(r->cfg, "evaluate", "k", err, PS_ERR_BAD_INPUT,
+                                         "expected up to %d cutoffs in 1..1000 like 5,10,20, got "
+                                         "\"%s\"", PS_EVAL_MAX_K, ks);
+        o->ep.ks[o->ep.n_ks++] = (int)v;
+        c = *end ? end + 1 : end;
+    }
+    if (!o->ep.n_ks)
+        return ps_config_value_error(r->cfg, "evaluate", "k", err, PS_ERR_BAD_INPUT,
+                                     "expected at least one cutoff");
+    snprintf(o->ks, sizeof o->ks, "%s", ks);
+    return PS_OK;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* split_at = auto: the time of the purchase at rank floor(0.8 n) in time
+ * order, so that (ties aside) the last 20% of purchases are the test set. */
+static int auto_split(const struct ps_interactions *x, int64_t *out, struct ps_err *err)
+{
+    size_t n = 0;
+    for (size_t e = 0; e < x->n; e++)
+        n += x->kind[e] == PS_EV_PURCHASE;
+    if (n < 2)
+        return ps_err_set(err, PS_ERR_BAD_INPUT, "split_at = auto needs purchases, the events "
+                          "have %zu", n);
+    int64_t *t = ps_xmalloc(n * sizeof *t);
+    size_t k = 0;
+    for (size_t e = 0; e < x->n; e++)
+        if (x->kind[e] == PS_EV_PURCHASE)
+            t[k++] = x->ts[e];
+    qsort(t, n, sizeof *t, cmp_i64);
+    *out = t[(size_t)(0.8 * (double)n)];
+    free(t);
+    return PS_OK;
+}
+
+struct eval_arg {
+    int have_texts, have_items;
+};
+
+static int run_evaluate(struct run *r, void *arg, struct ps_run_stage *st, struct ps_err *err)
+{
+    struct eval_arg *a = arg;
+    struct eval_opts o;
+    int rc = read_evaluate_params(r, &o, err);
+    if (rc)
+        return rc;
+    char *ev = join(r->ws, "clean/events.csv"), *tx = join(r->ws, "clean/texts.csv");
+    char *it = join(r->ws, "clean/items.csv"), *mo = join(r->ws, "segment/model.psm");
+    struct ps_interactions x;
+    struct ps_eval_result res;
+    ps_interactions_init(&x);
+    double t0 = ps_now();
+    /* The same inputs as `persona evaluate recommend --workspace W`:
+     * texts and items when present, segments as of the split. */
+    if ((rc = ps_interactions_load_events(&x, ev, err)) ||
+        (a->have_texts && (rc = ps_interactions_load_texts(&x, tx, err))) ||
+        (a->have_items && (rc = ps_interactions_load_items(&x, it, err))))
+        goto done;
+    if (o.auto_split && (rc = auto_split(&x, &o.split_at, err)))
+        goto done;
+    o.ep.split_at = o.split_at;
+    if ((rc = ps_interactions_segments_at(&x, ev, o.split_at, mo, r->pool, err)) ||
+        (rc = ps_evaluate_recommend(&x, &o.ep, r->pool, &res, err)))
+        goto done;
+    struct ps_store_eval se = {o.split_at, o.ks, (int64_t)res.n_train_events,
+                               (int64_t)res.n_train_users, (int64_t)res.n_test_users,
+                               (int64_t)res.n_test_purchases, (int64_t)res.n_catalogue,
+                               ps_now() - t0};
+    static const char *const mnames[] = {"precision", "recall", "ndcg", "map", "hit_rate",
+                                         "coverage", "novelty"};
+    if ((rc = ps_store_begin(r->store, err)))
+        goto done;
+    rc = ps_store_eval_put(r->store, r->res->run_id, &se, err);
+    for (int m = 0; m < res.n_methods && !rc; m++)
+        for (int ki = 0; ki < o.ep.n_ks && !rc; ki++) {
+            const struct ps_metrics_result *q = &res.m[m][ki];
+            double v[7] = {q->mean.precision, q->mean.recall, q->mean.ndcg, q->mean.ap,
+                           q->mean.hit, q->coverage, q->novelty};
+            for (int mi = 0; mi < 7 && !rc; mi++) {
+                char name[48];
+                snprintf(name, sizeof name, "%s@%d", mnames[mi], o.ep.ks[ki]);
+                rc = ps_store_eval_metric_put(r->store, r->res->run_id, ps_eval_method_name(m),
+                                              name, v[mi], err);
+            }
+        }
+    if (rc) {
+        ps_store_rollback(r->store);
+        goto done;
+    }
+    if ((rc = ps_store_commit(r->store, err)))
+        goto done;
+    r->eval_from_key = r->res->run_id;
+    st->rows_in = (int64_t)res.n_train_events;
+    st->rows_out = (int64_t)res.n_test_users;
+    {
+        char when[32];
+        time_t tt = (time_t)o.split_at;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        int k10 = 0;
+        for (int ki = 0; ki < o.ep.n_ks; ki++)
+            if (o.ep.ks[ki] == 10)
+                k10 = ki;
+        snprintf(st->note, sizeof st->note, "split %s%s: NDCG@%d hybrid %.4f, popular %.4f, "
+                 "random %.4f (%zu test users)", when, o.auto_split ? " (auto)" : "",
+                 o.ep.ks[k10], res.m[PS_EVAL_HYBRID][k10].mean.ndcg,
+                 res.m[PS_EVAL_POPULAR][k10].mean.ndcg, res.m[PS_EVAL_RANDOM][k10].mean.ndcg,
+                 res.n_test_users);
+    }
+done:
+    ps_interactions_release(&x);
+    free(ev);
+    free(tx);
+    free(it);
+    free(mo);
+    return rc;
+}
+
 static int run_report(struct run *r, void *arg, struct ps_run_stage *st, struct ps_err *err)
 {
     (void)arg;
@@ -921,6 +1091,7 @@ static int run_report(struct run *r, void *arg, struct ps_run_stage *st, struct 
     char *out = join(r->ws, "report.html");
     rp.features_csv = f;
     rp.segment_model = m;
+    rp.eval_run = r->eval_from_key;
     int rc = ps_report_write(&rp, r->store, r->res->snapshot, r->res->previous, r->pool, out, err);
     if (!rc)
         snprintf(st->note, sizeof st->note, "%s", out);
@@ -965,7 +1136,7 @@ struct ps_run_params ps_run_default_params(void)
 
 static const char *const KNOWN_SECTIONS[] = {
     "run", "input.events", "input.texts", "input.items", "input.users", "features", "segment",
-    "topics", "embed", "profile", "report", "tags", NULL};
+    "topics", "embed", "profile", "evaluate", "report", "tags", NULL};
 
 int ps_run(const struct ps_run_params *p, struct ps_run_result *res, struct ps_err *err)
 {
@@ -1109,6 +1280,9 @@ int ps_run(const struct ps_run_params *p, struct ps_run_result *res, struct ps_e
             (rc = ps_config_long(r.cfg, "report", "max_points", 0, 1000000, &v, err)))
             goto done;
     }
+    struct eval_opts eo;
+    if ((rc = read_evaluate_params(&r, &eo, err)))
+        goto done;
     if ((rc = ps_config_check_unused(r.cfg, KNOWN_SECTIONS, err)))
         goto done;
     const char *rules_src = ps_config_raw(r.cfg, "tags");
@@ -1273,10 +1447,28 @@ int ps_run(const struct ps_run_params *p, struct ps_run_result *res, struct ps_e
         res->snapshot = r.snapshot_from_key;
     }
     if (!rc) {
+        /* Keyed by its options, the seed and what it reads: the clean
+         * events, texts and items and the segment model. */
+        uint64_t ke = mix(mix(ps_config_section_hash(r.cfg, "evaluate"), r.seed),
+                          mix(mix(in[0].key, in[1].key), mix(in[2].key, ks)));
+        if (eo.enabled) {
+            struct eval_arg ea = {in[1].present, in[2].present};
+            rc = stage(&r, "evaluate", ke, NULL, run_evaluate, &ea, err);
+        } else {
+            rc = stage(&r, "evaluate", ke, NULL, run_vectors_off,
+                       ps_config_has_section(r.cfg, "evaluate")
+                           ? "switched off ([evaluate] enabled = false)"
+                           : "switched off (no [evaluate] section)", err);
+            r.eval_from_key = 0;
+        }
+    }
+    if (!rc) {
         res->previous = ps_store_previous_snapshot(r.store, res->snapshot);
         uint64_t kr = mix(mix(ps_config_section_hash(r.cfg, "report"), (uint64_t)res->snapshot),
                           (uint64_t)res->previous);
         kr = mix(kr, ks);
+        /* The evaluation shown and the audiences stored since. */
+        kr = mix(mix(kr, (uint64_t)r.eval_from_key), (uint64_t)ps_store_last_audience(r.store));
         const char *outs[] = {"report.html", NULL};
         rc = stage(&r, "report", kr, outs, run_report, NULL, err);
     }

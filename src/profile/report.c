@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const PALETTE[12] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                         "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
@@ -79,7 +80,8 @@ static const char *CSS =
     "padding:10px 14px;width:340px;border-top-width:6px}.card h3{margin:4px 0;font-size:16px}"
     ".card p{font-size:13px;margin:6px 0}.ex{font-style:italic;color:#555}"
     ".muted{color:#777;font-size:12px}.kv{font-size:24px;font-weight:600}"
-    ".stats{display:flex;gap:36px}";
+    ".stats{display:flex;gap:36px}tr.hl td{background:#fff3c4;font-weight:600}"
+    "td.num{text-align:right;font-variant-numeric:tabular-nums}";
 
 struct seg_row {
     int id;
@@ -478,6 +480,158 @@ static void drift(struct ps_buf *b, struct ps_store *s, int64_t snap, int64_t pr
     ps_buf_printf(b, "</section>\n");
 }
 
+/* Offline recommendation metrics of the evaluate stage (store.h). */
+static void recommendations(struct ps_buf *b, struct ps_store *s, int64_t run)
+{
+    sqlite3 *db = ps_store_db(s);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT split_at, ks, train_events, train_users, test_users, "
+                           "test_purchases, catalogue FROM evaluations WHERE run_id=?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_int64(st, 1, run);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return;
+    }
+    time_t split = (time_t)sqlite3_column_int64(st, 0);
+    char when[32];
+    struct tm tm;
+    gmtime_r(&split, &tm);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+    long long tr_ev = sqlite3_column_int64(st, 2), tr_u = sqlite3_column_int64(st, 3);
+    long long te_u = sqlite3_column_int64(st, 4), te_p = sqlite3_column_int64(st, 5);
+    long long cat = sqlite3_column_int64(st, 6);
+    sqlite3_finalize(st);
+    static const char *const methods[] = {"hybrid", "popular", "random", "als"};
+    static const char *const labels[] = {"recommender (hybrid)", "popularity", "random", "ALS"};
+    int has[4] = {0};
+    for (int m = 0; m < 4; m++)
+        has[m] = !isnan(ps_store_eval_metric(s, run, methods[m], "ndcg@10")) ||
+                 !isnan(ps_store_eval_metric(s, run, methods[m], "precision@5")) ||
+                 !isnan(ps_store_eval_metric(s, run, methods[m], "hit_rate@20"));
+    double hy = ps_store_eval_metric(s, run, "hybrid", "ndcg@10");
+    double po = ps_store_eval_metric(s, run, "popular", "ndcg@10");
+    double ra = ps_store_eval_metric(s, run, "random", "ndcg@10");
+    ps_buf_printf(b, "<section id=\"recommendations\"><h2>Recommendations</h2><p>Offline "
+                     "evaluation (run %lld): trained on %lld events of %lld users before %s, "
+                     "tested on the %lld purchases of %lld users after it; catalogue of %lld "
+                     "items.</p>", (long long)run, tr_ev, tr_u, when, te_p, te_u, cat);
+    if (!isnan(hy) && !isnan(po)) {
+        ps_buf_printf(b, "<p class=\"kv\">NDCG@10: recommender %.4f, popularity %.4f", hy, po);
+        if (po > 0)
+            ps_buf_printf(b, " (%+.0f%%)", 100 * (hy / po - 1));
+        if (!isnan(ra))
+            ps_buf_printf(b, ", random %.4f", ra);
+        ps_buf_printf(b, "</p><p>%s</p>", hy > po ? "The recommender beats the popularity "
+                      "baseline on NDCG@10." : "The recommender does <b>not</b> beat the "
+                      "popularity baseline on NDCG@10 here.");
+    }
+    ps_buf_printf(b, "<table><tr><th>metric</th>");
+    for (int m = 0; m < 4; m++)
+        if (has[m])
+            ps_buf_printf(b, "<th>%s</th>", labels[m]);
+    ps_buf_printf(b, "</tr>");
+    if (sqlite3_prepare_v2(db, "SELECT metric FROM eval_metrics WHERE run_id=? AND "
+                           "method='hybrid' ORDER BY CAST(substr(metric, instr(metric, '@') + 1) "
+                           "AS INTEGER), rowid", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *metric = (const char *)sqlite3_column_text(st, 0);
+            ps_buf_printf(b, "<tr%s><td>", strcmp(metric, "ndcg@10") == 0 ? " class=\"hl\"" : "");
+            esc(b, metric);
+            ps_buf_printf(b, "</td>");
+            for (int m = 0; m < 4; m++) {
+                if (!has[m])
+                    continue;
+                double v = ps_store_eval_metric(s, run, methods[m], metric);
+                if (isnan(v))
+                    ps_buf_printf(b, "<td class=\"num\">&ndash;</td>");
+                else
+                    ps_buf_printf(b, "<td class=\"num\">%.4f</td>", v);
+            }
+            ps_buf_printf(b, "</tr>");
+        }
+        sqlite3_finalize(st);
+    }
+    ps_buf_printf(b, "</table><p class=\"muted\">precision, recall, NDCG, MAP and hit rate "
+                     "are means over test users; coverage is the share of the catalogue "
+                     "recommended to anyone; novelty is the mean self-information of the "
+                     "recommended items in bits (docs/apply.md).</p></section>\n");
+}
+
+/* The stored audiences (`persona audience create --workspace`), newest
+ * per name, with their holdout groups per segment. */
+static void audiences(struct ps_buf *b, struct ps_store *s)
+{
+    sqlite3 *db = ps_store_db(s);
+    sqlite3_stmt *st, *sz;
+    if (sqlite3_prepare_v2(db, "SELECT audience_id, name, where_expr, run_id, snapshot, holdout, "
+                           "stratify, n_users, n_treatment, n_control, offers IS NOT NULL "
+                           "FROM audiences a WHERE audience_id = (SELECT MAX(audience_id) FROM "
+                           "audiences b WHERE b.name = a.name) ORDER BY audience_id DESC LIMIT 50",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_prepare_v2(db, "SELECT z.segment, g.name, SUM(CASE WHEN z.grp='treatment' THEN "
+                           "z.n ELSE 0 END), SUM(CASE WHEN z.grp='control' THEN z.n ELSE 0 END) "
+                           "FROM audience_sizes z JOIN audiences a USING (audience_id) LEFT JOIN "
+                           "segments g ON g.run_id = a.snapshot AND g.segment = z.segment "
+                           "WHERE z.audience_id=? GROUP BY z.segment ORDER BY z.segment", -1,
+                           &sz, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return;
+    }
+    int any = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (!any++)
+            ps_buf_printf(b, "<section id=\"audiences\"><h2>Audiences</h2><p>Campaign audiences "
+                             "stored by <code>persona audience create --workspace</code>; the "
+                             "control group is held out (no offer) to measure the uplift "
+                             "(<code>persona evaluate uplift</code>).</p><table><tr><th>audience"
+                             "</th><th>condition</th><th>run</th><th>users</th><th>treatment</th>"
+                             "<th>control (holdout)</th><th>per segment: treatment / control</th>"
+                             "</tr>");
+        const char *where = (const char *)sqlite3_column_text(st, 2);
+        const char *strat = (const char *)sqlite3_column_text(st, 6);
+        ps_buf_printf(b, "<tr><td><b>");
+        esc(b, (const char *)sqlite3_column_text(st, 1));
+        ps_buf_printf(b, "</b>%s</td><td><code>", sqlite3_column_int(st, 10) ? " (offers)" : "");
+        esc(b, where ? where : "everyone");
+        ps_buf_printf(b, "</code></td><td>%lld</td><td class=\"num\">%lld</td><td class=\"num\">"
+                         "%lld</td><td class=\"num\">%lld (%.0f%%", (long long)sqlite3_column_int64(st, 3),
+                      (long long)sqlite3_column_int64(st, 7), (long long)sqlite3_column_int64(st, 8),
+                      (long long)sqlite3_column_int64(st, 9), 100 * sqlite3_column_double(st, 5));
+        if (strat) {
+            ps_buf_printf(b, ", by ");
+            esc(b, strat);
+        }
+        ps_buf_printf(b, ")</td><td>");
+        sqlite3_reset(sz);
+        sqlite3_bind_int64(sz, 1, sqlite3_column_int64(st, 0));
+        int first = 1;
+        while (sqlite3_step(sz) == SQLITE_ROW) {
+            ps_buf_printf(b, "%s", first ? "" : "; ");
+            first = 0;
+            if (sqlite3_column_type(sz, 0) == SQLITE_NULL) {
+                ps_buf_printf(b, "(no profile)");
+            } else {
+                ps_buf_printf(b, "%d", sqlite3_column_int(sz, 0));
+                if (sqlite3_column_type(sz, 1) != SQLITE_NULL) {
+                    ps_buf_printf(b, ". ");
+                    esc(b, (const char *)sqlite3_column_text(sz, 1));
+                }
+            }
+            ps_buf_printf(b, " %lld / %lld", (long long)sqlite3_column_int64(sz, 2),
+                          (long long)sqlite3_column_int64(sz, 3));
+        }
+        ps_buf_printf(b, "</td></tr>");
+    }
+    if (any)
+        ps_buf_printf(b, "</table></section>\n");
+    sqlite3_finalize(sz);
+    sqlite3_finalize(st);
+}
+
 int ps_report_write(const struct ps_report_params *p, struct ps_store *s, int64_t snapshot,
                     int64_t previous, struct ps_pool *pool, const char *path, struct ps_err *err)
 {
@@ -502,6 +656,9 @@ int ps_report_write(const struct ps_report_params *p, struct ps_store *s, int64_
     if (!rc) {
         topics(&b, s, snapshot);
         drift(&b, s, snapshot, previous, sg, n);
+        if (p->eval_run > 0)
+            recommendations(&b, s, p->eval_run);
+        audiences(&b, s);
         ps_buf_printf(&b, "</main></body></html>\n");
         struct ps_afile f;
         rc = ps_afile_open(&f, path, err);

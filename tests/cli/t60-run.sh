@@ -21,13 +21,42 @@ for f in persona.db report.html features.csv features.npy features.ids.txt segme
          topics/model.lda topics/user_topics.npy clean/events.csv clean/users.csv; do
   if [ -s "$W/$f" ]; then ok "workspace has $f"; else bad "workspace has $f"; fi
 done
-for s in clean.events clean.texts clean.items clean.users features segment topics profiles report; do
+for s in clean.events clean.texts clean.items clean.users features segment topics profiles evaluate report; do
   expect_grep "first run did $s" "^$s +done " "$TMP/run1.out"
 done
 expect_grep "no model: vectors stage off with a notice" "vectors .*skipped: no language model" "$TMP/run1.err"
 expect_grep "events row counts printed" "^clean.events +done +[0-9.]+ +25545 +25267" "$TMP/run1.out"
 expect_grep "features: 500 users" "^features +done +[0-9.]+ +25267 +500" "$TMP/run1.out"
 expect_eq "no temporary files left" "$(find "$W" -name '*.tmp.*' | wc -l)" "0"
+
+# The evaluate stage: split_at = auto leaves the last 20% of purchases as
+# the test set, and the stored metric table is what `persona evaluate
+# recommend --json` prints for the same split.
+expect_grep "evaluate stage note" "evaluate +done .*split [0-9T:-]+Z \(auto\): NDCG@10 hybrid" "$TMP/run1.err"
+if [ $have_sqlite = 1 ]; then
+  split=$(sqlite3 "$W/persona.db" "SELECT split_at FROM evaluations WHERE run_id = 1")
+  share=$(awk -F, -v s="$split" 'NR > 1 && $3 == "purchase" { n++; if ($2 >= s) t++; else if ($2 > last) last = $2 }
+    END { printf "%d %d", (t >= 0.2 * n && t - 1 < 0.2 * n + 1), (last < s) }' "$W/clean/events.csv")
+  expect_eq "auto split: the last 20% of purchases are the test set" "$share" "1 1"
+  expect_ok "evaluate recommend --json at the stored split" "$PERSONA" evaluate recommend \
+    --workspace "$W" --split-at "$split" --k 5,10,20 --json -t 2
+  tr -d '\n' < "$TMP/out" | sed 's/.*"methods": {//' | grep -oE '"[a-z_]+": \{[^}]*\}' |
+    awk '{ m = $1; gsub(/[":]/, "", m); sub(/^[^{]*\{/, ""); sub(/\}.*/, ""); n = split($0, kv, ", ");
+           for (i = 1; i <= n; i++) { split(kv[i], p, ": "); gsub(/"/, "", p[1]); print m "," p[1] "," p[2] } }' |
+    LC_ALL=C sort > "$TMP/cli.metrics"
+  sqlite3 "$W/persona.db" "SELECT method || ',' || metric || ',' || COALESCE(printf('%.9f', value), 'null')
+    FROM eval_metrics WHERE run_id = 1" | LC_ALL=C sort > "$TMP/db.metrics"
+  expect_eq "21 metrics for each of 3 methods" "$(wc -l < "$TMP/db.metrics" | tr -d ' ')" "63"
+  diffs=$(join -t, -j1 <(awk -F, '{ print $1 ":" $2 "," $3 }' "$TMP/cli.metrics") \
+                       <(awk -F, '{ print $1 ":" $2 "," $3 }' "$TMP/db.metrics") |
+    awk -F, '{ if ($2 == "null" || $3 == "null") { if ($2 != $3) bad++ }
+               else { d = $2 - $3; if (d < 0) d = -d; if (d > 1.5e-6) bad++ } n++ }
+             END { print n + 0, bad + 0 }')
+  expect_eq "stored metrics = evaluate recommend --json (63 compared, 0 differ)" "$diffs" "63 0"
+  expect_eq "report: Recommendations section" "$(grep -c '<section id="recommendations"><h2>Recommendations</h2>' "$W/report.html")" "1"
+  expect_grep "report: NDCG@10 row highlighted" '<tr class="hl"><td>ndcg@10</td>' "$W/report.html"
+  expect_grep "report: recommender against both baselines" '<th>recommender \(hybrid\)</th><th>popularity</th><th>random</th>' "$W/report.html"
+fi
 
 # The planted personas come back: majority persona of each segment covers
 # most users (purity, from the exported profiles and the answer key).
@@ -40,7 +69,7 @@ if [ "$purity" -ge 85 ]; then ok "segments recover the personas (purity $purity%
 else bad "segments recover the personas (purity $purity% < 85%)"; fi
 
 expect_ok "rerun" "$PERSONA" run "$D/persona.conf" -t 2
-expect_eq "rerun skips every stage" "$(grep -cE '^[a-z.]+ +skipped ' "$TMP/out")" "9"
+expect_eq "rerun skips every stage" "$(grep -cE '^[a-z.]+ +skipped ' "$TMP/out")" "10"
 expect_grep "rerun keeps the snapshot" "^run 2: snapshot 1," "$TMP/out"
 
 # Change one segmentation option: only segment and what follows rerun.
