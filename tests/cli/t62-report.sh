@@ -18,7 +18,7 @@ sed -i 's/^iters = 100/iters = 30/' "$D/persona.conf"   # fewer LDA sweeps: a fa
 "$PERSONA" run "$D/persona.conf" -q -t 2 > /dev/null || bad "run"
 if [ -s "$R" ]; then ok "report written"; else bad "report written"; fi
 
-for id in overview personas heatmap scatter topics drift; do
+for id in overview personas heatmap scatter topics drift recommendations; do
   expect_grep "section $id" "<section id=\"$id\">" "$R"
 done
 expect_eq "six persona cards" "$(grep -o '<div class="card"' "$R" | wc -l)" "6"
@@ -31,12 +31,26 @@ if command -v sqlite3 > /dev/null; then
   expect_eq "topic shares sum to 1" "$(sqlite3 "$W/persona.db" 'select round(sum(share), 6) from topics where run_id = 1')" "1.0"
 fi
 expect_grep "topic words listed" "<tr><td>0</td><td>[0-9.]+%</td><td>[^<]+ · " "$R"
+expect_grep "recommendations: NDCG@10 of the recommender and popularity" \
+  '<p class="kv">NDCG@10: recommender [0-9.]+, popularity [0-9.]+' "$R"
+expect_eq "recommendations: 3 methods x 7 metrics x 3 cutoffs" \
+  "$(sed -n 's/.*<section id="recommendations">//p' "$R" | grep -o '<td class="num">' | wc -l | tr -d ' ')" "63"
+expect_eq "no audiences yet: no section" "$(grep -c '<section id="audiences">' "$R")" "0"
+
+# An audience stored in the workspace shows in the next run's report.
+"$PERSONA" audience create --workspace "$W" --name spring --where 'frequency >= 1' \
+  --stratify segment --holdout 20% --out "$TMP/aud.csv" -q || bad "audience create"
+n_aud=$(tail -n +2 "$TMP/aud.csv" | wc -l | tr -d ' ')
+n_ctl=$(grep -c ',control,' "$TMP/aud.csv")
 
 # Drift after a second snapshot.
 sed -i 's/^# as_of = 2026-04-01 .*/as_of = 2026-03-09/' "$D/persona.conf"
 "$PERSONA" run "$D/persona.conf" -q -t 2 > /dev/null || bad "second run"
 expect_grep "drift section compares snapshots" "Snapshot 2 against 1: [0-9]+ users in both" "$R"
 expect_grep "drift lists lifecycle changes" "<b>Lifecycle changes:</b> " "$R"
+expect_grep "audiences section" '<section id="audiences"><h2>Audiences</h2>' "$R"
+expect_grep "audience row with the CSV's sizes" \
+  "<b>spring</b></td><td><code>frequency &gt;= 1</code></td><td>1</td><td class=\"num\">$n_aud</td><td class=\"num\">$((n_aud - n_ctl))</td><td class=\"num\">$n_ctl \\(20%, by segment\\)" "$R"
 
 CHROME=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHROME" ] && [ "$(id -u)" = 0 ]; then
