@@ -163,7 +163,7 @@ TEST(report_recommendations_audiences)
         CHECK_CONTAINS(h, "<section id=\"audiences\"><h2>Audiences</h2>");
         CHECK_CONTAINS(h, "<b>spring &lt;sale&gt;</b></td><td><code>x &gt; 1</code></td>");
         CHECK_CONTAINS(h, "<td class=\"num\">4</td><td class=\"num\">3</td><td class=\"num\">1 "
-                          "(25%, by segment)</td><td>0. phones 1 / 1; 1. books 2 / 0</td>");
+                          "(25%, by segment)</td><td>0. phones 1 / 1<br>1. books 2 / 0</td>");
         CHECK_INT(count(h, "<script"), 0);
     }
     free(h);

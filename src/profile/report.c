@@ -610,7 +610,7 @@ static void audiences(struct ps_buf *b, struct ps_store *s)
         sqlite3_bind_int64(sz, 1, sqlite3_column_int64(st, 0));
         int first = 1;
         while (sqlite3_step(sz) == SQLITE_ROW) {
-            ps_buf_printf(b, "%s", first ? "" : "; ");
+            ps_buf_printf(b, "%s", first ? "" : "<br>");
             first = 0;
             if (sqlite3_column_type(sz, 0) == SQLITE_NULL) {
                 ps_buf_printf(b, "(no profile)");
