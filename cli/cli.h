@@ -51,6 +51,13 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s,
 int cli_parse_range(const char *cmd, const char *opt, const char *s,
                     long min, long max, long *lo, long *hi);
 
+/* Matches argv[*i] against a value-taking option: "--name VALUE",
+ * "--name=VALUE" or "ALIAS VALUE" (alias may be NULL).  Returns 1 when it
+ * matched, with *val set (and *i advanced past a separate value), or with
+ * *missing set when the value is absent; 0 when argv[*i] is another option. */
+int cli_opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
+                  const char **val, int *missing);
+
 /* Installs the stderr log printer (respects --quiet for info lines). */
 void cli_setup_logging(int quiet);
 

@@ -46,26 +46,6 @@
     "\n"                                                                              \
     "Exit status: 0 done (bad rows quarantined), 1 data or I/O error, 2 usage error.\n"
 
-static int opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
-                     const char **val, int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0 || (alias && strcmp(a, alias) == 0)) {
-        if (*i + 1 >= argc) {
-            *missing = 1;
-            return 1;
-        }
-        *val = argv[++*i];
-        return 1;
-    }
-    return 0;
-}
-
 #define MAX_LIST 64
 
 static int cmd_clean_main(int argc, char **argv)
@@ -91,24 +71,24 @@ static int cmd_clean_main(int argc, char **argv)
             header = 1;
             continue;
         }
-        if (opt_value(argc, argv, &i, "--schema", NULL, &v, &miss)) {
+        if (cli_opt_value(argc, argv, &i, "--schema", NULL, &v, &miss)) {
             if (!miss && ps_schema_parse(v, &p.schema))
                 return cli_usage_error("clean", "unknown schema \"%s\" (events, texts, items, users)", v);
             have_schema = 1;
-        } else if (opt_value(argc, argv, &i, "--preset", NULL, &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--preset", NULL, &v, &miss)) {
             p.preset = v;
-        } else if (opt_value(argc, argv, &i, "--in", "-i", &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--in", "-i", &v, &miss)) {
             if (!miss && n_in == MAX_LIST)
                 return cli_usage_error("clean", "too many --in files (at most %d)", MAX_LIST);
             if (!miss)
                 inputs[n_in++] = v;
-        } else if (opt_value(argc, argv, &i, "--out", "-o", &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--out", "-o", &v, &miss)) {
             p.out_path = v;
-        } else if (opt_value(argc, argv, &i, "--quarantine", NULL, &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--quarantine", NULL, &v, &miss)) {
             p.quarantine_path = v;
-        } else if (opt_value(argc, argv, &i, "--summary", NULL, &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--summary", NULL, &v, &miss)) {
             p.summary_path = v;
-        } else if (opt_value(argc, argv, &i, "--format", NULL, &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--format", NULL, &v, &miss)) {
             if (miss)
                 return cli_usage_error("clean", "option '%s' needs a value", a);
             if (strcmp(v, "csv") == 0)
@@ -117,7 +97,7 @@ static int cmd_clean_main(int argc, char **argv)
                 p.format = PS_FORMAT_JSONL;
             else
                 return cli_usage_error("clean", "option '--format' expects csv or jsonl, got \"%s\"", v);
-        } else if (opt_value(argc, argv, &i, "--delimiter", "-d", &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--delimiter", "-d", &v, &miss)) {
             if (miss)
                 return cli_usage_error("clean", "option '%s' needs a value", a);
             if (strcmp(v, "tab") == 0 || strcmp(v, "\\t") == 0 || strcmp(v, "\t") == 0)
@@ -126,22 +106,22 @@ static int cmd_clean_main(int argc, char **argv)
                 p.delimiter = v[0];
             else
                 return cli_usage_error("clean", "option '--delimiter' expects ',', ';' or 'tab', got \"%s\"", v);
-        } else if (opt_value(argc, argv, &i, "--columns", NULL, &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--columns", NULL, &v, &miss)) {
             p.columns = v;
-        } else if (opt_value(argc, argv, &i, "--map", NULL, &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--map", NULL, &v, &miss)) {
             p.map = v;
-        } else if (opt_value(argc, argv, &i, "--set", NULL, &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--set", NULL, &v, &miss)) {
             p.constants = v;
-        } else if (opt_value(argc, argv, &i, "--event-map", NULL, &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--event-map", NULL, &v, &miss)) {
             p.event_map = v;
-        } else if (opt_value(argc, argv, &i, "--dedup-key", NULL, &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--dedup-key", NULL, &v, &miss)) {
             p.dedup_key = v;
-        } else if (opt_value(argc, argv, &i, "--missing", NULL, &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--missing", NULL, &v, &miss)) {
             if (!miss && n_missing == MAX_LIST)
                 return cli_usage_error("clean", "too many --missing options (at most %d)", MAX_LIST);
             if (!miss)
                 missing_v[n_missing++] = v;
-        } else if (opt_value(argc, argv, &i, "--tz", "--tz-offset", &v, &miss)) {
+        } else if (cli_opt_value(argc, argv, &i, "--tz", "--tz-offset", &v, &miss)) {
             p.tz = v;
         } else if (a[0] == '-' && a[1]) {
             return cli_usage_error("clean", "unknown option '%s'", a);

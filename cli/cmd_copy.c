@@ -53,26 +53,6 @@
     "No personal data enters a prompt: only the fields above exist, the user id is\n"      \
     "written to the output file only, and a prompt containing it is refused.\n"
 
-static int opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
-                     const char **val, int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0 || (alias && strcmp(a, alias) == 0)) {
-        if (*i + 1 >= argc) {
-            *missing = 1;
-            return 1;
-        }
-        *val = argv[++*i];
-        return 1;
-    }
-    return 0;
-}
-
 static char *join(const char *dir, const char *rel)
 {
     struct ps_buf b;
@@ -356,23 +336,23 @@ static int cmd_copy_main(int argc, char **argv)
             include_control = 1;
             continue;
         }
-        if (opt_value(argc, argv, &i, "--workspace", NULL, &v, &missing)) {
+        if (cli_opt_value(argc, argv, &i, "--workspace", NULL, &v, &missing)) {
             ws = v;
-        } else if (opt_value(argc, argv, &i, "--user", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--user", NULL, &v, &missing)) {
             user = v;
-        } else if (opt_value(argc, argv, &i, "--audience", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--audience", NULL, &v, &missing)) {
             audience = v;
-        } else if (opt_value(argc, argv, &i, "--template", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--template", NULL, &v, &missing)) {
             tmpl_path = v;
-        } else if (opt_value(argc, argv, &i, "--model", "-m", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--model", "-m", &v, &missing)) {
             model = v;
-        } else if (opt_value(argc, argv, &i, "--out", "-o", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--out", "-o", &v, &missing)) {
             out = v;
-        } else if (opt_value(argc, argv, &i, "--format", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--format", NULL, &v, &missing)) {
             if (!missing && strcmp(v, "csv") && strcmp(v, "jsonl"))
                 return cli_usage_error("copy", "option '--format' expects csv or jsonl, got \"%s\"", v);
             format = v;
-        } else if (opt_value(argc, argv, &i, "--seed", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--seed", NULL, &v, &missing)) {
             if (!missing) {
                 char *end;
                 unsigned long long s = strtoull(v, &end, 10);
@@ -381,37 +361,37 @@ static int cmd_copy_main(int argc, char **argv)
                                            "integer, got \"%s\"", v);
                 seed = (uint64_t)s;
             }
-        } else if (opt_value(argc, argv, &i, "--max-new", "-n", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--max-new", "-n", &v, &missing)) {
             if (!missing) {
                 if (cli_parse_long("copy", "--max-new", v, 1, 1 << 20, &l))
                     return CLI_USAGE;
                 gp.max_new = (int)l;
             }
-        } else if (opt_value(argc, argv, &i, "--temperature", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--temperature", NULL, &v, &missing)) {
             if (!missing) {
                 if (cli_parse_double("copy", "--temperature", v, 0, 100, &d))
                     return CLI_USAGE;
                 gp.sampler.temperature = d;
             }
-        } else if (opt_value(argc, argv, &i, "--top-k", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--top-k", NULL, &v, &missing)) {
             if (!missing) {
                 if (cli_parse_long("copy", "--top-k", v, 0, 1 << 24, &l))
                     return CLI_USAGE;
                 gp.sampler.top_k = (int)l;
             }
-        } else if (opt_value(argc, argv, &i, "--top-p", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--top-p", NULL, &v, &missing)) {
             if (!missing) {
                 if (cli_parse_double("copy", "--top-p", v, 1e-9, 1, &d))
                     return CLI_USAGE;
                 gp.sampler.top_p = d;
             }
-        } else if (opt_value(argc, argv, &i, "--repetition-penalty", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--repetition-penalty", NULL, &v, &missing)) {
             if (!missing) {
                 if (cli_parse_double("copy", "--repetition-penalty", v, 1e-3, 1000, &d))
                     return CLI_USAGE;
                 gp.sampler.repetition_penalty = d;
             }
-        } else if (opt_value(argc, argv, &i, "--stop", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--stop", NULL, &v, &missing)) {
             if (!missing) {
                 if (n_stops == MAX_STOPS)
                     return cli_usage_error("copy", "at most %d --stop strings", MAX_STOPS);
@@ -419,22 +399,22 @@ static int cmd_copy_main(int argc, char **argv)
                     return cli_usage_error("copy", "option '--stop' needs a non-empty string");
                 stops[n_stops++] = v;
             }
-        } else if (opt_value(argc, argv, &i, "--items", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--items", NULL, &v, &missing)) {
             if (!missing) {
                 if (cli_parse_long("copy", "--items", v, 1, 100, &l))
                     return CLI_USAGE;
                 n_items = (int)l;
             }
-        } else if (opt_value(argc, argv, &i, "--topic-words", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--topic-words", NULL, &v, &missing)) {
             if (!missing) {
                 if (cli_parse_long("copy", "--topic-words", v, 1, 100, &l))
                     return CLI_USAGE;
                 n_words = (int)l;
             }
-        } else if (opt_value(argc, argv, &i, "--run", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--run", NULL, &v, &missing)) {
             if (!missing && cli_parse_long("copy", "--run", v, 1, 1L << 40, &run))
                 return CLI_USAGE;
-        } else if (opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
             if (!missing) {
                 if (cli_parse_long("copy", "--threads", v, 0, 1024, &l))
                     return CLI_USAGE;

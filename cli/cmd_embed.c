@@ -73,26 +73,6 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
-static int opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
-                     const char **val, int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0 || (alias && strcmp(a, alias) == 0)) {
-        if (*i + 1 >= argc) {
-            *missing = 1;
-            return 1;
-        }
-        *val = argv[++*i];
-        return 1;
-    }
-    return 0;
-}
-
 struct opts {
     const char *model, *in, *text_col, *id_col, *out;
     int per_user, normalize, batch, max_tokens, chunk, threads, quiet, no_resume;
@@ -448,17 +428,17 @@ static int parse(int argc, char **argv, struct opts *o)
             o->no_resume = 1;
             continue;
         }
-        if (opt_value(argc, argv, &i, "--model", "-m", &v, &missing)) {
+        if (cli_opt_value(argc, argv, &i, "--model", "-m", &v, &missing)) {
             o->model = v;
-        } else if (opt_value(argc, argv, &i, "--in", "-i", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--in", "-i", &v, &missing)) {
             o->in = v;
-        } else if (opt_value(argc, argv, &i, "--text-col", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--text-col", NULL, &v, &missing)) {
             o->text_col = v;
-        } else if (opt_value(argc, argv, &i, "--id-col", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--id-col", NULL, &v, &missing)) {
             o->id_col = v;
-        } else if (opt_value(argc, argv, &i, "--out", "-o", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--out", "-o", &v, &missing)) {
             o->out = v;
-        } else if (opt_value(argc, argv, &i, "--pool", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--pool", NULL, &v, &missing)) {
             if (!missing) {
                 int p = ps_lm_pool_parse(v);
                 if (p < 0)
@@ -466,19 +446,19 @@ static int parse(int argc, char **argv, struct opts *o)
                                            "got \"%s\"", v);
                 o->pool = (enum ps_lm_pool)p;
             }
-        } else if (opt_value(argc, argv, &i, "--batch", "-b", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--batch", "-b", &v, &missing)) {
             if (!missing) {
                 if (cli_parse_long("embed", "--batch", v, 1, 4096, &l))
                     return CLI_USAGE;
                 o->batch = (int)l;
             }
-        } else if (opt_value(argc, argv, &i, "--max-tokens", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--max-tokens", NULL, &v, &missing)) {
             if (!missing) {
                 if (cli_parse_long("embed", "--max-tokens", v, 1, 1 << 20, &l))
                     return CLI_USAGE;
                 o->max_tokens = (int)l;
             }
-        } else if (opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
             if (!missing) {
                 if (cli_parse_long("embed", "--threads", v, 0, 1024, &l))
                     return CLI_USAGE;

@@ -54,26 +54,6 @@
     "  --qini FILE           also write the Qini curve as CSV\n"                      \
     "  --json                print the result as JSON\n"
 
-static int opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
-                     const char **val, int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0 || (alias && strcmp(a, alias) == 0)) {
-        if (*i + 1 >= argc) {
-            *missing = 1;
-            return 1;
-        }
-        *val = argv[++*i];
-        return 1;
-    }
-    return 0;
-}
-
 static int parse_ks(const char *s, struct ps_eval_params *p)
 {
     p->n_ks = 0;
@@ -127,13 +107,13 @@ static int eval_recommend(int argc, char **argv)
             json = 1;
         } else if (strcmp(a, "--als") == 0) {
             p.als = 1;
-        } else if (opt_value(argc, argv, &i, "--als-factors", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--als-factors", NULL, &v, &missing)) {
             long f;
             if (!missing && cli_parse_long("evaluate", "--als-factors", v, 1, 512, &f))
                 return CLI_USAGE;
             p.als_params.factors = (int)(missing ? 0 : f);
             p.als = 1;
-        } else if (opt_value(argc, argv, &i, "--als-iters", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--als-iters", NULL, &v, &missing)) {
             long n;
             if (!missing && cli_parse_long("evaluate", "--als-iters", v, 1, 1000, &n))
                 return CLI_USAGE;
@@ -141,43 +121,43 @@ static int eval_recommend(int argc, char **argv)
             p.als = 1;
         } else if (strcmp(a, "--exclude-purchased") == 0) {
             p.rec.exclude_purchased = 1;
-        } else if (opt_value(argc, argv, &i, "--events", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--events", NULL, &v, &missing)) {
             events = v;
-        } else if (opt_value(argc, argv, &i, "--items", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--items", NULL, &v, &missing)) {
             items = v;
-        } else if (opt_value(argc, argv, &i, "--texts", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--texts", NULL, &v, &missing)) {
             texts = v;
-        } else if (opt_value(argc, argv, &i, "--segments", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--segments", NULL, &v, &missing)) {
             segments = v;
-        } else if (opt_value(argc, argv, &i, "--segment-model", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--segment-model", NULL, &v, &missing)) {
             seg_model = v;
-        } else if (opt_value(argc, argv, &i, "--workspace", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--workspace", NULL, &v, &missing)) {
             workspace = v;
-        } else if (opt_value(argc, argv, &i, "--split-at", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--split-at", NULL, &v, &missing)) {
             if (!missing) {
                 if (ps_time_parse(v, strlen(v), 0, &p.split_at) != PS_TIME_OK)
                     return cli_usage_error("evaluate", "option '--split-at' expects Unix seconds "
                                            "or an ISO-8601 time, got \"%s\"", v);
                 have_split = 1;
             }
-        } else if (opt_value(argc, argv, &i, "--k", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--k", NULL, &v, &missing)) {
             if (!missing && parse_ks(v, &p))
                 return cli_usage_error("evaluate", "option '--k' expects up to %d cutoffs in "
                                        "1..1000 like 5,10,20, got \"%s\"", PS_EVAL_MAX_K, v);
-        } else if (opt_value(argc, argv, &i, "--mmr", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--mmr", NULL, &v, &missing)) {
             if (!missing && cli_parse_double("evaluate", "--mmr", v, 0, 1, &p.rec.mmr_lambda))
                 return CLI_USAGE;
-        } else if (opt_value(argc, argv, &i, "--weights", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--weights", NULL, &v, &missing)) {
             if (!missing && sscanf(v, "%lf,%lf,%lf,%lf", &p.rec.w_cf, &p.rec.w_self,
                                    &p.rec.w_segment, &p.rec.w_popular) != 4)
                 return cli_usage_error("evaluate", "option '--weights' expects CF,SELF,SEGMENT,"
                                        "POPULAR like 1,0.1,0.6,0.5, got \"%s\"", v);
-        } else if (opt_value(argc, argv, &i, "--seed", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--seed", NULL, &v, &missing)) {
             long s;
             if (!missing && cli_parse_long("evaluate", "--seed", v, 0, 0x7fffffffL, &s))
                 return CLI_USAGE;
             p.seed = missing ? 0 : (uint64_t)s;
-        } else if (opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
             if (!missing && cli_parse_long("evaluate", "--threads", v, 1, 1024, &threads))
                 return CLI_USAGE;
         } else {
@@ -363,11 +343,11 @@ static int ps__cmd_evaluate_uplift(int argc, char **argv)
         int missing = 0;
         if (strcmp(a, "--json") == 0)
             json = 1;
-        else if (opt_value(argc, argv, &i, "--audience", NULL, &v, &missing))
+        else if (cli_opt_value(argc, argv, &i, "--audience", NULL, &v, &missing))
             aud = v;
-        else if (opt_value(argc, argv, &i, "--outcomes", NULL, &v, &missing))
+        else if (cli_opt_value(argc, argv, &i, "--outcomes", NULL, &v, &missing))
             outc = v;
-        else if (opt_value(argc, argv, &i, "--qini", NULL, &v, &missing))
+        else if (cli_opt_value(argc, argv, &i, "--qini", NULL, &v, &missing))
             qini_path = v;
         else
             return cli_usage_error("evaluate", "unknown option '%s'", a);

@@ -27,26 +27,6 @@
     "At least one of --out and --npy is required.\n"
 
 /* Matches "--name VALUE" and "--name=VALUE"; advances *i past the value. */
-static int opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
-                     const char **val, int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0 || (alias && strcmp(a, alias) == 0)) {
-        if (*i + 1 >= argc) {
-            *missing = 1;
-            return 1;
-        }
-        *val = argv[++*i];
-        return 1;
-    }
-    return 0;
-}
-
 static int cmd_features_main(int argc, char **argv)
 {
     struct ps_features_params p = ps_features_default_params();
@@ -61,20 +41,20 @@ static int cmd_features_main(int argc, char **argv)
             quiet = 1;
             continue;
         }
-        if (opt_value(argc, argv, &i, "--events", NULL, &v, &missing)) {
+        if (cli_opt_value(argc, argv, &i, "--events", NULL, &v, &missing)) {
             p.events_path = v;
-        } else if (opt_value(argc, argv, &i, "--out", "-o", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--out", "-o", &v, &missing)) {
             p.out_csv = v;
-        } else if (opt_value(argc, argv, &i, "--npy", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--npy", NULL, &v, &missing)) {
             p.out_npy = v;
-        } else if (opt_value(argc, argv, &i, "--as-of", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--as-of", NULL, &v, &missing)) {
             if (!missing) {
                 if (ps_time_parse(v, strlen(v), 0, &p.as_of) != PS_TIME_OK)
                     return cli_usage_error("features", "option '--as-of' expects Unix seconds "
                                            "or an ISO-8601 time, got \"%s\"", v);
                 p.has_as_of = 1;
             }
-        } else if (opt_value(argc, argv, &i, "--tz-offset", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--tz-offset", NULL, &v, &missing)) {
             long off;
             if (!missing) {
                 if (ps_time_parse_offset(v, &off) != 0)
@@ -82,7 +62,7 @@ static int cmd_features_main(int argc, char **argv)
                                            "like +08:00, -0530 or Z, got \"%s\"", v);
                 p.tz_offset_s = (int)off;
             }
-        } else if (opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
             long n;
             if (!missing) {
                 if (cli_parse_long("features", "--threads", v, 0, 1024, &n))

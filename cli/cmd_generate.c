@@ -36,26 +36,6 @@
 
 #define MAX_STOPS 16
 
-static int opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
-                     const char **val, int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0 || (alias && strcmp(a, alias) == 0)) {
-        if (*i + 1 >= argc) {
-            *missing = 1;
-            return 1;
-        }
-        *val = argv[++*i];
-        return 1;
-    }
-    return 0;
-}
-
 struct stop_ctx {
     const struct ps_tokenizer *tok;
     const char *const *stops;
@@ -146,13 +126,13 @@ static int cmd_generate_main(int argc, char **argv)
             gp.stop_at_eos = 0;
             continue;
         }
-        if (opt_value(argc, argv, &i, "--model", "-m", &v, &missing)) {
+        if (cli_opt_value(argc, argv, &i, "--model", "-m", &v, &missing)) {
             model_dir = v;
-        } else if (opt_value(argc, argv, &i, "--prompt", "-p", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--prompt", "-p", &v, &missing)) {
             prompt = v;
-        } else if (opt_value(argc, argv, &i, "--prompts", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--prompts", NULL, &v, &missing)) {
             prompts_path = v;
-        } else if (opt_value(argc, argv, &i, "--stop", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--stop", NULL, &v, &missing)) {
             if (!missing) {
                 if (n_stops == MAX_STOPS)
                     return cli_usage_error("generate", "at most %d --stop strings", MAX_STOPS);
@@ -160,37 +140,37 @@ static int cmd_generate_main(int argc, char **argv)
                     return cli_usage_error("generate", "option '--stop' needs a non-empty string");
                 stops[n_stops++] = v;
             }
-        } else if (opt_value(argc, argv, &i, "--max-new", "-n", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--max-new", "-n", &v, &missing)) {
             if (!missing) {
                 if (cli_parse_long("generate", "--max-new", v, 0, 1 << 20, &l))
                     return CLI_USAGE;
                 gp.max_new = (int)l;
             }
-        } else if (opt_value(argc, argv, &i, "--temperature", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--temperature", NULL, &v, &missing)) {
             if (!missing) {
                 if (cli_parse_double("generate", "--temperature", v, 0, 100, &d))
                     return CLI_USAGE;
                 gp.sampler.temperature = d;
             }
-        } else if (opt_value(argc, argv, &i, "--top-k", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--top-k", NULL, &v, &missing)) {
             if (!missing) {
                 if (cli_parse_long("generate", "--top-k", v, 0, 1 << 24, &l))
                     return CLI_USAGE;
                 gp.sampler.top_k = (int)l;
             }
-        } else if (opt_value(argc, argv, &i, "--top-p", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--top-p", NULL, &v, &missing)) {
             if (!missing) {
                 if (cli_parse_double("generate", "--top-p", v, 1e-9, 1, &d))
                     return CLI_USAGE;
                 gp.sampler.top_p = d;
             }
-        } else if (opt_value(argc, argv, &i, "--repetition-penalty", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--repetition-penalty", NULL, &v, &missing)) {
             if (!missing) {
                 if (cli_parse_double("generate", "--repetition-penalty", v, 1e-3, 1000, &d))
                     return CLI_USAGE;
                 gp.sampler.repetition_penalty = d;
             }
-        } else if (opt_value(argc, argv, &i, "--seed", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--seed", NULL, &v, &missing)) {
             if (!missing) {
                 char *end;
                 unsigned long long s = strtoull(v, &end, 10);
@@ -199,7 +179,7 @@ static int cmd_generate_main(int argc, char **argv)
                                            "integer, got \"%s\"", v);
                 gp.sampler.seed = (uint64_t)s;
             }
-        } else if (opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
             if (!missing) {
                 if (cli_parse_long("generate", "--threads", v, 0, 1024, &l))
                     return CLI_USAGE;

@@ -81,31 +81,11 @@ struct opts {
     struct ps_train_params tp;
 };
 
-static int opt_value(int argc, char **argv, int *i, const char *name, const char **val,
-                     int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0) {
-        if (*i + 1 >= argc) {
-            *missing = 1;
-            return 1;
-        }
-        *val = argv[++*i];
-        return 1;
-    }
-    return 0;
-}
-
-/* opt_value that prints the usage error for a missing value. */
+/* cli_opt_value that prints the usage error for a missing value. */
 static int take(int argc, char **argv, int *i, const char *name, const char **val,
                 const char *cmd, int *missing)
 {
-    if (!opt_value(argc, argv, i, name, val, missing))
+    if (!cli_opt_value(argc, argv, i, name, NULL, val, missing))
         return 0;
     if (*missing)
         cli_usage_error(cmd, "option %s needs a value", name);

@@ -43,26 +43,6 @@
     "\"carted X\", \"favourited X\", \"viewed X\", \"clicked X\", \"popular with <segment>\",\n" \
     "\"popular overall\", \"similar to your interests\".\n"
 
-static int opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
-                     const char **val, int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0 || (alias && strcmp(a, alias) == 0)) {
-        if (*i + 1 >= argc) {
-            *missing = 1;
-            return 1;
-        }
-        *val = argv[++*i];
-        return 1;
-    }
-    return 0;
-}
-
 static void csv_field(FILE *f, const char *s, size_t n)
 {
     int quote = 0;
@@ -109,40 +89,40 @@ static int cmd_recommend_main(int argc, char **argv)
             explain = 1;
         } else if (strcmp(a, "--exclude-purchased") == 0) {
             p.exclude_purchased = 1;
-        } else if (opt_value(argc, argv, &i, "--events", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--events", NULL, &v, &missing)) {
             events = v;
-        } else if (opt_value(argc, argv, &i, "--items", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--items", NULL, &v, &missing)) {
             items = v;
-        } else if (opt_value(argc, argv, &i, "--texts", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--texts", NULL, &v, &missing)) {
             texts = v;
-        } else if (opt_value(argc, argv, &i, "--segments", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--segments", NULL, &v, &missing)) {
             segments = v;
-        } else if (opt_value(argc, argv, &i, "--segment-names", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--segment-names", NULL, &v, &missing)) {
             names = v;
-        } else if (opt_value(argc, argv, &i, "--item-vectors", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--item-vectors", NULL, &v, &missing)) {
             vectors = v;
-        } else if (opt_value(argc, argv, &i, "--workspace", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--workspace", NULL, &v, &missing)) {
             workspace = v;
-        } else if (opt_value(argc, argv, &i, "--user", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--user", NULL, &v, &missing)) {
             user = v;
-        } else if (opt_value(argc, argv, &i, "--category", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--category", NULL, &v, &missing)) {
             category = v;
-        } else if (opt_value(argc, argv, &i, "--out", "-o", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--out", "-o", &v, &missing)) {
             out = v;
-        } else if (opt_value(argc, argv, &i, "--n", "-n", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--n", "-n", &v, &missing)) {
             long n;
             if (!missing && cli_parse_long("recommend", "--n", v, 1, 10000, &n))
                 return CLI_USAGE;
             p.n = (int)(missing ? 0 : n);
-        } else if (opt_value(argc, argv, &i, "--neighbors", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--neighbors", NULL, &v, &missing)) {
             long n;
             if (!missing && cli_parse_long("recommend", "--neighbors", v, 1, 10000, &n))
                 return CLI_USAGE;
             p.neighbors = (int)(missing ? 0 : n);
-        } else if (opt_value(argc, argv, &i, "--mmr", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--mmr", NULL, &v, &missing)) {
             if (!missing && cli_parse_double("recommend", "--mmr", v, 0, 1, &p.mmr_lambda))
                 return CLI_USAGE;
-        } else if (opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
             if (!missing && cli_parse_long("recommend", "--threads", v, 1, 1024, &threads))
                 return CLI_USAGE;
         } else {

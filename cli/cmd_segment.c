@@ -49,26 +49,6 @@
     "  -t, --threads N     worker threads (default: all cores)\n"                            \
     "  -q, --quiet         no progress or table on stderr\n"
 
-static int opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
-                     const char **val, int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0 || (alias && strcmp(a, alias) == 0)) {
-        if (*i + 1 >= argc) {
-            *missing = 1;
-            return 1;
-        }
-        *val = argv[++*i];
-        return 1;
-    }
-    return 0;
-}
-
 /* Reads truth CSV (user_id, label) and computes ARI against labels for the
  * users present in both. */
 static int report_ari(const char *path, const struct ps_ftable *t, const int32_t *labels, int quiet)
@@ -152,13 +132,13 @@ static int cmd_assign(int argc, char **argv)
             quiet = 1;
             continue;
         }
-        if (opt_value(argc, argv, &i, "--model", NULL, &v, &missing)) {
+        if (cli_opt_value(argc, argv, &i, "--model", NULL, &v, &missing)) {
             model = v;
-        } else if (opt_value(argc, argv, &i, "--features", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--features", NULL, &v, &missing)) {
             features = v;
-        } else if (opt_value(argc, argv, &i, "--out", "-o", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--out", "-o", &v, &missing)) {
             out = v;
-        } else if (opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
             if (v && cli_parse_long("segment assign", "--threads", v, 0, 1024, &threads))
                 return CLI_USAGE;
         } else {
@@ -243,33 +223,33 @@ static int cmd_segment_main(int argc, char **argv)
             quiet = 1;
             continue;
         }
-        if (opt_value(argc, argv, &i, "--features", NULL, &v, &missing)) {
+        if (cli_opt_value(argc, argv, &i, "--features", NULL, &v, &missing)) {
             features = v;
-        } else if (opt_value(argc, argv, &i, "--out", "-o", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--out", "-o", &v, &missing)) {
             out = v;
-        } else if (opt_value(argc, argv, &i, "--columns", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--columns", NULL, &v, &missing)) {
             p.columns = v;
-        } else if (opt_value(argc, argv, &i, "--log1p", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--log1p", NULL, &v, &missing)) {
             p.log1p = v;
-        } else if (opt_value(argc, argv, &i, "--weight-column", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--weight-column", NULL, &v, &missing)) {
             p.weight_column = v;
-        } else if (opt_value(argc, argv, &i, "--truth", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--truth", NULL, &v, &missing)) {
             truth = v;
-        } else if (opt_value(argc, argv, &i, "--scale", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--scale", NULL, &v, &missing)) {
             int s = v ? ps_scaler_kind_parse(v) : 0;
             if (s < 0)
                 return cli_usage_error("segment", "option '--scale' expects standard, robust, minmax or none, got \"%s\"", v);
             p.scale = (enum ps_scaler_kind)s;
-        } else if (opt_value(argc, argv, &i, "--algorithm", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--algorithm", NULL, &v, &missing)) {
             int s = v ? ps_kmeans_algorithm_parse(v) : 0;
             if (s < 0)
                 return cli_usage_error("segment", "option '--algorithm' expects auto, lloyd, elkan, hamerly or minibatch, got \"%s\"", v);
             p.km.algorithm = (enum ps_kmeans_algorithm)s;
-        } else if (opt_value(argc, argv, &i, "--lang", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--lang", NULL, &v, &missing)) {
             if (v && strcmp(v, "en") != 0 && strcmp(v, "zh") != 0)
                 return cli_usage_error("segment", "option '--lang' expects en or zh, got \"%s\"", v);
             p.lang = v;
-        } else if (opt_value(argc, argv, &i, "--k", "-k", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--k", "-k", &v, &missing)) {
             if (v && strcmp(v, "auto") == 0)
                 p.k = 0;
             else if (v) {
@@ -277,44 +257,44 @@ static int cmd_segment_main(int argc, char **argv)
                     return CLI_USAGE;
                 p.k = (int)lv;
             }
-        } else if (opt_value(argc, argv, &i, "--k-range", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--k-range", NULL, &v, &missing)) {
             if (v && cli_parse_range("segment", "--k-range", v, 2, 100000, &lv, &hv))
                 return CLI_USAGE;
             if (v) {
                 p.k_min = (int)lv;
                 p.k_max = (int)hv;
             }
-        } else if (opt_value(argc, argv, &i, "--n-init", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--n-init", NULL, &v, &missing)) {
             if (v && cli_parse_long("segment", "--n-init", v, 1, 100000, &lv))
                 return CLI_USAGE;
             if (v)
                 p.km.n_init = (int)lv;
-        } else if (opt_value(argc, argv, &i, "--max-iter", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--max-iter", NULL, &v, &missing)) {
             if (v && cli_parse_long("segment", "--max-iter", v, 1, 100000000, &lv))
                 return CLI_USAGE;
             if (v)
                 p.km.max_iter = (int)lv;
-        } else if (opt_value(argc, argv, &i, "--batch-size", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--batch-size", NULL, &v, &missing)) {
             if (v && cli_parse_long("segment", "--batch-size", v, 1, 100000000, &lv))
                 return CLI_USAGE;
             if (v)
                 p.km.batch_size = (size_t)lv;
-        } else if (opt_value(argc, argv, &i, "--silhouette-max", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--silhouette-max", NULL, &v, &missing)) {
             if (v && cli_parse_long("segment", "--silhouette-max", v, 0, 10000000, &lv))
                 return CLI_USAGE;
             if (v)
                 p.silhouette_max = (size_t)lv;
-        } else if (opt_value(argc, argv, &i, "--tol", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--tol", NULL, &v, &missing)) {
             if (v && cli_parse_double("segment", "--tol", v, 0, 1e6, &dv))
                 return CLI_USAGE;
             if (v)
                 p.km.tol = dv;
-        } else if (opt_value(argc, argv, &i, "--seed", NULL, &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--seed", NULL, &v, &missing)) {
             if (v && cli_parse_long("segment", "--seed", v, 0, 0x7fffffffffffffffL, &lv))
                 return CLI_USAGE;
             if (v)
                 p.km.seed = (uint64_t)lv;
-        } else if (opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
             if (v && cli_parse_long("segment", "--threads", v, 0, 1024, &threads))
                 return CLI_USAGE;
         } else {

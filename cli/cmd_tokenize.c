@@ -47,25 +47,6 @@ struct opts {
     int ids, count, strict, quiet;
 };
 
-static int opt_value(int argc, char **argv, int *i, const char *name, const char **val,
-                     int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0) {
-        if (*i + 1 >= argc)
-            *missing = 1;
-        else
-            *val = argv[++*i];
-        return 1;
-    }
-    return 0;
-}
-
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
     const char *cmd = "tokenize";
@@ -76,12 +57,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         else if (strcmp(a, "--count") == 0) o->count = 1;
         else if (strcmp(a, "--strict") == 0) o->strict = 1;
         else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) o->quiet = 1;
-        else if (opt_value(argc, argv, &i, "--model", &v, &missing)) o->model = v;
-        else if (opt_value(argc, argv, &i, "--vocab", &v, &missing)) o->vocab = v;
-        else if (opt_value(argc, argv, &i, "--merges", &v, &missing)) o->merges = v;
-        else if (opt_value(argc, argv, &i, "--in", &v, &missing)) o->in = v;
-        else if (opt_value(argc, argv, &i, "--text-col", &v, &missing)) o->text_col = v;
-        else if (opt_value(argc, argv, &i, "--max-tokens", &v, &missing)) {
+        else if (cli_opt_value(argc, argv, &i, "--model", NULL, &v, &missing)) o->model = v;
+        else if (cli_opt_value(argc, argv, &i, "--vocab", NULL, &v, &missing)) o->vocab = v;
+        else if (cli_opt_value(argc, argv, &i, "--merges", NULL, &v, &missing)) o->merges = v;
+        else if (cli_opt_value(argc, argv, &i, "--in", NULL, &v, &missing)) o->in = v;
+        else if (cli_opt_value(argc, argv, &i, "--text-col", NULL, &v, &missing)) o->text_col = v;
+        else if (cli_opt_value(argc, argv, &i, "--max-tokens", NULL, &v, &missing)) {
             if (!missing && cli_parse_long(cmd, "--max-tokens", v, 0, 1L << 30, &o->max_tokens))
                 return CLI_USAGE;
         } else if (a[0] == '-' && a[1]) {

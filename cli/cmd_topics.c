@@ -65,26 +65,6 @@
     "  --strict           stop at the first bad row (default: skip and count)\n"      \
     "  -q, --quiet        no progress or summary on stderr\n"
 
-static int opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
-                     const char **val, int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0 || (alias && strcmp(a, alias) == 0)) {
-        if (*i + 1 >= argc) {
-            *missing = 1;
-            return 1;
-        }
-        *val = argv[++*i];
-        return 1;
-    }
-    return 0;
-}
-
 struct opts {
     const char *in, *text_col, *id_col, *out, *model, *export_bow;
     long k, iters, seed, threads, min_df, max_vocab, top;
@@ -112,7 +92,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o)
             o->optimize_alpha = 1;
             continue;
         }
-#define OPT(name, alias) (opt_value(argc, argv, &i, name, alias, &v, &missing))
+#define OPT(name, alias) (cli_opt_value(argc, argv, &i, name, alias, &v, &missing))
         if (OPT("--in", "-i")) o->in = v;
         else if (OPT("--text-col", NULL)) o->text_col = v;
         else if (OPT("--id-col", NULL)) o->id_col = v;

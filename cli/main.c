@@ -123,6 +123,26 @@ int cli_parse_range(const char *cmd, const char *opt, const char *s, long min, l
     return 0;
 }
 
+int cli_opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
+                  const char **val, int *missing)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) == 0 && a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (strcmp(a, name) == 0 || (alias && strcmp(a, alias) == 0)) {
+        if (*i + 1 >= argc) {
+            *missing = 1;
+            return 1;
+        }
+        *val = argv[++*i];
+        return 1;
+    }
+    return 0;
+}
+
 static int log_quiet;
 
 static void log_to_stderr(enum ps_log_level level, const char *msg, void *ud)
