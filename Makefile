@@ -72,6 +72,9 @@ test: $(BUILD)/persona $(BUILD)/test_unit
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/%.o)
+# Keep the instrumented objects between runs (make would delete them as
+# intermediates and rebuild the whole library for every target).
+.SECONDARY: $(FUZZ_LIB_OBJ)
 build-fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@

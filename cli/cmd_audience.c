@@ -30,26 +30,6 @@
     "simulate: outcomes user_id,converted,spend with conversion --base (default\n"     \
     "0.05) plus --uplift for the treatment group; seeded (default 42).\n"
 
-static int opt_value(int argc, char **argv, int *i, const char *name, const char **val,
-                     int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0) {
-        if (*i + 1 >= argc) {
-            *missing = 1;
-            return 1;
-        }
-        *val = argv[++*i];
-        return 1;
-    }
-    return 0;
-}
-
 /* Reads a whole small file (the offer rules) into a string; NULL on error. */
 static char *read_text(const char *path)
 {
@@ -114,23 +94,23 @@ static int audience_create(int argc, char **argv)
         int missing = 0;
         if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             quiet = 1;
-        } else if (opt_value(argc, argv, &i, "--profiles", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--profiles", NULL, &v, &missing)) {
             profiles = v;
-        } else if (opt_value(argc, argv, &i, "--workspace", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--workspace", NULL, &v, &missing)) {
             workspace = v;
-        } else if (opt_value(argc, argv, &i, "--name", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--name", NULL, &v, &missing)) {
             p.name = v;
-        } else if (opt_value(argc, argv, &i, "--where", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--where", NULL, &v, &missing)) {
             p.where = v;
-        } else if (opt_value(argc, argv, &i, "--stratify", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--stratify", NULL, &v, &missing)) {
             p.stratify = v;
-        } else if (opt_value(argc, argv, &i, "--offer", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--offer", NULL, &v, &missing)) {
             p.offer_rules = v;
-        } else if (opt_value(argc, argv, &i, "--score", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--score", NULL, &v, &missing)) {
             p.score_column = v;
-        } else if (opt_value(argc, argv, &i, "--out", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--out", NULL, &v, &missing)) {
             out = v;
-        } else if (opt_value(argc, argv, &i, "--holdout", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--holdout", NULL, &v, &missing)) {
             if (!missing) {
                 char buf[64];
                 size_t n = strlen(v);
@@ -142,7 +122,7 @@ static int audience_create(int argc, char **argv)
                 if (pct)
                     p.holdout /= 100;
             }
-        } else if (opt_value(argc, argv, &i, "--min-size", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--min-size", NULL, &v, &missing)) {
             long n;
             if (!missing && cli_parse_long("audience", "--min-size", v, 0, 1L << 40, &n))
                 return CLI_USAGE;
@@ -213,18 +193,18 @@ static int audience_simulate(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *v = NULL, *a = argv[i];
         int missing = 0;
-        if (opt_value(argc, argv, &i, "--audience", &v, &missing)) {
+        if (cli_opt_value(argc, argv, &i, "--audience", NULL, &v, &missing)) {
             aud = v;
-        } else if (opt_value(argc, argv, &i, "--out", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--out", NULL, &v, &missing)) {
             out = v;
-        } else if (opt_value(argc, argv, &i, "--uplift", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--uplift", NULL, &v, &missing)) {
             if (!missing && cli_parse_double("audience", "--uplift", v, -1, 1, &uplift))
                 return CLI_USAGE;
             have_uplift = 1;
-        } else if (opt_value(argc, argv, &i, "--base", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--base", NULL, &v, &missing)) {
             if (!missing && cli_parse_double("audience", "--base", v, 0, 1, &base))
                 return CLI_USAGE;
-        } else if (opt_value(argc, argv, &i, "--seed", &v, &missing)) {
+        } else if (cli_opt_value(argc, argv, &i, "--seed", NULL, &v, &missing)) {
             if (!missing && cli_parse_long("audience", "--seed", v, 0, 0x7fffffffL, &seed))
                 return CLI_USAGE;
         } else {
