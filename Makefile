@@ -83,10 +83,12 @@ build-fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
 fuzz: $(FUZZ_BIN)
 # Bounded run of every target (FUZZ_SECONDS each) over its seed corpus.
 FUZZ_SECONDS ?= 20
+# A fixed seed makes a CI run replay the mutations a local run explored.
+FUZZ_SEED ?= 1
 FUZZ_TARGETS ?= $(FUZZ_BIN)
 fuzz-run: $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do n=$$(basename $$t); mkdir -p build-fuzz/corpus/$$n; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 -rss_limit_mb=1024 \
+	  $$t -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 -rss_limit_mb=1024 \
 	      build-fuzz/corpus/$$n fuzz/corpus/$$n 2>build-fuzz/$$n.log \
 	  && echo "fuzz $$n: ok" || { echo "fuzz $$n: FAILED"; tail -40 build-fuzz/$$n.log; exit 1; }; done
 

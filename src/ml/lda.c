@@ -51,10 +51,12 @@ int ps_lda_check_params(const struct ps_lda_params *p, struct ps_err *err)
                           PS_LDA_MAX_K, p->k);
     if (p->iters < 0 || p->iters > 1000000)
         return ps_err_set(err, PS_ERR_USAGE, "iterations must be in 0..1000000, got %d", p->iters);
-    if (!(p->alpha > 0) || !isfinite(p->alpha))
-        return ps_err_set(err, PS_ERR_USAGE, "alpha must be a positive number, got %g", p->alpha);
-    if (!(p->beta > 0) || !isfinite(p->beta))
-        return ps_err_set(err, PS_ERR_USAGE, "beta must be a positive number, got %g", p->beta);
+    if (!(p->alpha > 0 && p->alpha <= PS_LDA_MAX_PRIOR))
+        return ps_err_set(err, PS_ERR_USAGE, "alpha must be a positive number up to %g, got %g",
+                          PS_LDA_MAX_PRIOR, p->alpha);
+    if (!(p->beta > 0 && p->beta <= PS_LDA_MAX_PRIOR))
+        return ps_err_set(err, PS_ERR_USAGE, "beta must be a positive number up to %g, got %g",
+                          PS_LDA_MAX_PRIOR, p->beta);
     if (p->mh_steps < 1 || p->mh_steps > 64)
         return ps_err_set(err, PS_ERR_USAGE, "mh steps must be in 1..64, got %d", p->mh_steps);
     if (p->n_threads < 0 || p->n_threads > 1024)

@@ -9,6 +9,9 @@
 #include "persona/lda.h"
 
 #define PS_LDA_MAX_K 100000
+/* Largest Dirichlet prior accepted (alpha, beta): far above any useful
+ * value, and small enough that V * beta and K * alpha stay finite. */
+#define PS_LDA_MAX_PRIOR 1e6
 /* AUTO picks the alias sampler from this many topics on (see
  * bench/RESULTS-topics.md for the crossover). */
 #define PS_LDA_ALIAS_MIN_K 100

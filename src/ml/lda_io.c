@@ -206,10 +206,12 @@ int ps_lda_load(struct ps_lda **out, const char *path, struct ps_err *err)
         BAD("%s: field \"optimize_alpha\": %d is not 0 or 1", path, opt);
     if (burn < 0)
         BAD("%s: field \"burn_in\": %d is negative", path, burn);
-    if (!(beta > 0) || !isfinite(beta))
-        BAD("%s: field \"beta\": %g is not a positive number", path, beta);
-    if (!(alpha0 > 0) || !isfinite(alpha0))
-        BAD("%s: field \"alpha\": %g is not a positive number", path, alpha0);
+    if (!(beta > 0 && beta <= PS_LDA_MAX_PRIOR))
+        BAD("%s: field \"beta\": %g is not a positive number up to %g", path, beta,
+            PS_LDA_MAX_PRIOR);
+    if (!(alpha0 > 0 && alpha0 <= PS_LDA_MAX_PRIOR))
+        BAD("%s: field \"alpha\": %g is not a positive number up to %g", path, alpha0,
+            PS_LDA_MAX_PRIOR);
     if (lang < 0 || lang > 2)
         BAD("%s: field \"lang\": %d is not 0, 1 or 2", path, lang);
     if (mwl < 1 || mwl > 1000 || mhl < 1 || mhl > 1000)
@@ -247,10 +249,11 @@ int ps_lda_load(struct ps_lda **out, const char *path, struct ps_err *err)
     double asum = 0;
     for (uint32_t k = 0; k < K; k++) {
         take(&c, &alpha[k], 8);
-        if (!(alpha[k] > 0) || !isfinite(alpha[k])) {
+        if (!(alpha[k] > 0 && alpha[k] <= PS_LDA_MAX_PRIOR)) {
             double bad_a = alpha[k];
             free(alpha);
-            BAD("%s: field \"alpha[%u]\": %g is not a positive number", path, k, bad_a);
+            BAD("%s: field \"alpha[%u]\": %g is not a positive number up to %g", path, k,
+                bad_a, PS_LDA_MAX_PRIOR);
         }
         asum += alpha[k];
     }
