@@ -9,6 +9,7 @@
 
 #include "test.h"
 #include "persona/hash.h"
+#include "persona/lda.h"
 #include "persona/npy.h"
 #include "persona/segment.h"
 
@@ -114,4 +115,26 @@ TEST(fuzz_regressions_segment_negative_radius)
     snprintf(body, sizeof body, "%sradius99 0.2 -.06\nname 0 high\nname 1 low\n", psm_head);
     CHECK_INT(ps_segment_model_load(&m, write_psm("neg.psm", body), &err), PS_ERR_BAD_INPUT);
     CHECK_CONTAINS(err.msg, "neg.psm:25: \"radius99\" of segment 1 must be >= 0");
+}
+
+/* fuzz_lda_model: a 22-byte bag-of-words file asked for two million
+ * tokens (each count expands into tokens); a 4 KB file could ask for
+ * gigabytes.  The reader now caps tokens at 1,000 per byte of file. */
+TEST(fuzz_regressions_ldac_token_cap)
+{
+    static const char small[] = "2 0:1000000 1:1000000\n";
+    static const char fine[] = "2 0:3 1:2\n1 1:1\n";
+    struct ps_corpus c;
+    struct ps_err err = {0};
+    const char *p = test_write_file("big.ldac", small, sizeof small - 1);
+    CHECK_INT(ps_corpus_read_ldac(&c, p, 2, &err), PS_ERR_TOO_BIG);
+    CHECK_CONTAINS(err.msg, "big.ldac:1: more than 1070576 tokens in a 22-byte file");
+    p = test_write_file("fine.ldac", fine, sizeof fine - 1);
+    ps_err_clear(&err);
+    CHECK_INT(ps_corpus_read_ldac(&c, p, 2, &err), PS_OK);
+    if (err.status == PS_OK) {
+        CHECK_INT(c.n_docs, 2);
+        CHECK_INT(c.n_tokens, 6);
+        ps_corpus_release(&c);
+    }
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "persona/afile.h"
 #include "persona/core.h"
@@ -222,6 +223,13 @@ int ps_corpus_read_ldac(struct ps_corpus *c, const char *path, uint32_t n_words,
     FILE *f = fopen(path, "r");
     if (!f)
         return ps_err_set(err, PS_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    /* Counts expand into tokens, so a tiny hostile file could ask for
+     * gigabytes: cap the total at 1,000 tokens per byte of file (real
+     * bag-of-words files hold a few bytes per token). */
+    struct stat st;
+    size_t max_tok = (size_t)1 << 20;
+    if (fstat(fileno(f), &st) == 0 && st.st_size > 0)
+        max_tok += (size_t)st.st_size * 1000;
     size_t off_cap = 0, w_cap = 0, n_docs = 0, n_tok = 0;
     uint64_t *off = ps_xgrow(NULL, &off_cap, 1, sizeof *off);
     uint32_t *words = NULL;
@@ -256,6 +264,12 @@ int ps_corpus_read_ldac(struct ps_corpus *c, const char *path, uint32_t n_words,
                 break;
             }
             s = end;
+            if (cnt > max_tok - n_tok) {
+                rc = ps_err_set(err, PS_ERR_TOO_BIG,
+                                "%s:%ld: more than %zu tokens in a %lld-byte file", path,
+                                lineno, max_tok, (long long)st.st_size);
+                break;
+            }
             words = ps_xgrow(words, &w_cap, n_tok + cnt + 1, sizeof *words);
             for (unsigned long k = 0; k < cnt; k++)
                 words[n_tok++] = (uint32_t)id;
