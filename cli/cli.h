@@ -58,6 +58,14 @@ int cli_parse_range(const char *cmd, const char *opt, const char *s,
 int cli_opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
                   const char **val, int *missing);
 
+/* Parses one text-sampling option at argv[*i] into gp: --max-new/-n (at
+ * least min_new), --temperature, --top-k, --top-p, --repetition-penalty.
+ * Returns 1 when handled, 0 when argv[*i] is another option, -1 after
+ * printing a usage error.  (cli/opt_sampling.c) */
+struct ps_lm_gen_params;
+int cli_sampling_option(const char *cmd, int argc, char **argv, int *i, int min_new,
+                        struct ps_lm_gen_params *gp);
+
 /* Installs the stderr log printer (respects --quiet for info lines). */
 void cli_setup_logging(int quiet);
 

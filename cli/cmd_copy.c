@@ -310,6 +310,7 @@ static int cmd_copy_main(int argc, char **argv)
     int quiet = 0, dry_run = 0, include_control = 0, n_threads = 0, n_items = 3, n_words = 5;
     long run = 0;
     struct ps_lm_gen_params gp = ps_lm_gen_default_params();
+    int sr; /* cli_sampling_option result */
     gp.max_new = 32;
     gp.sampler.temperature = 0.8;
     gp.sampler.top_k = 40;
@@ -323,7 +324,6 @@ static int cmd_copy_main(int argc, char **argv)
         const char *v = NULL, *a = argv[i];
         int missing = 0;
         long l;
-        double d;
         if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             quiet = 1;
             continue;
@@ -361,36 +361,9 @@ static int cmd_copy_main(int argc, char **argv)
                                            "integer, got \"%s\"", v);
                 seed = (uint64_t)s;
             }
-        } else if (cli_opt_value(argc, argv, &i, "--max-new", "-n", &v, &missing)) {
-            if (!missing) {
-                if (cli_parse_long("copy", "--max-new", v, 1, 1 << 20, &l))
-                    return CLI_USAGE;
-                gp.max_new = (int)l;
-            }
-        } else if (cli_opt_value(argc, argv, &i, "--temperature", NULL, &v, &missing)) {
-            if (!missing) {
-                if (cli_parse_double("copy", "--temperature", v, 0, 100, &d))
-                    return CLI_USAGE;
-                gp.sampler.temperature = d;
-            }
-        } else if (cli_opt_value(argc, argv, &i, "--top-k", NULL, &v, &missing)) {
-            if (!missing) {
-                if (cli_parse_long("copy", "--top-k", v, 0, 1 << 24, &l))
-                    return CLI_USAGE;
-                gp.sampler.top_k = (int)l;
-            }
-        } else if (cli_opt_value(argc, argv, &i, "--top-p", NULL, &v, &missing)) {
-            if (!missing) {
-                if (cli_parse_double("copy", "--top-p", v, 1e-9, 1, &d))
-                    return CLI_USAGE;
-                gp.sampler.top_p = d;
-            }
-        } else if (cli_opt_value(argc, argv, &i, "--repetition-penalty", NULL, &v, &missing)) {
-            if (!missing) {
-                if (cli_parse_double("copy", "--repetition-penalty", v, 1e-3, 1000, &d))
-                    return CLI_USAGE;
-                gp.sampler.repetition_penalty = d;
-            }
+        } else if ((sr = cli_sampling_option("copy", argc, argv, &i, 1, &gp)) != 0) {
+            if (sr < 0)
+                return CLI_USAGE;
         } else if (cli_opt_value(argc, argv, &i, "--stop", NULL, &v, &missing)) {
             if (!missing) {
                 if (n_stops == MAX_STOPS)

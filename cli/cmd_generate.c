@@ -107,13 +107,13 @@ static int cmd_generate_main(int argc, char **argv)
     const char *stops[MAX_STOPS];
     int n_stops = 0, quiet = 0, jsonl = 0, n_threads = 0;
     struct ps_lm_gen_params gp = ps_lm_gen_default_params();
+    int sr; /* cli_sampling_option result */
     struct ps_err err = {0};
 
     for (int i = 1; i < argc; i++) {
         const char *v = NULL, *a = argv[i];
         int missing = 0;
         long l;
-        double d;
         if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             quiet = 1;
             continue;
@@ -140,36 +140,9 @@ static int cmd_generate_main(int argc, char **argv)
                     return cli_usage_error("generate", "option '--stop' needs a non-empty string");
                 stops[n_stops++] = v;
             }
-        } else if (cli_opt_value(argc, argv, &i, "--max-new", "-n", &v, &missing)) {
-            if (!missing) {
-                if (cli_parse_long("generate", "--max-new", v, 0, 1 << 20, &l))
-                    return CLI_USAGE;
-                gp.max_new = (int)l;
-            }
-        } else if (cli_opt_value(argc, argv, &i, "--temperature", NULL, &v, &missing)) {
-            if (!missing) {
-                if (cli_parse_double("generate", "--temperature", v, 0, 100, &d))
-                    return CLI_USAGE;
-                gp.sampler.temperature = d;
-            }
-        } else if (cli_opt_value(argc, argv, &i, "--top-k", NULL, &v, &missing)) {
-            if (!missing) {
-                if (cli_parse_long("generate", "--top-k", v, 0, 1 << 24, &l))
-                    return CLI_USAGE;
-                gp.sampler.top_k = (int)l;
-            }
-        } else if (cli_opt_value(argc, argv, &i, "--top-p", NULL, &v, &missing)) {
-            if (!missing) {
-                if (cli_parse_double("generate", "--top-p", v, 1e-9, 1, &d))
-                    return CLI_USAGE;
-                gp.sampler.top_p = d;
-            }
-        } else if (cli_opt_value(argc, argv, &i, "--repetition-penalty", NULL, &v, &missing)) {
-            if (!missing) {
-                if (cli_parse_double("generate", "--repetition-penalty", v, 1e-3, 1000, &d))
-                    return CLI_USAGE;
-                gp.sampler.repetition_penalty = d;
-            }
+        } else if ((sr = cli_sampling_option("generate", argc, argv, &i, 0, &gp)) != 0) {
+            if (sr < 0)
+                return CLI_USAGE;
         } else if (cli_opt_value(argc, argv, &i, "--seed", NULL, &v, &missing)) {
             if (!missing) {
                 char *end;
