@@ -11,6 +11,8 @@
 #ifndef PERSONA_CLI_H
 #define PERSONA_CLI_H
 
+#include <stdint.h>
+
 #include "persona/status.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -47,6 +49,8 @@ int cli_parse_long(const char *cmd, const char *opt, const char *s,
                    long min, long max, long *out);
 int cli_parse_double(const char *cmd, const char *opt, const char *s,
                      double min, double max, double *out);
+/* A non-negative integer up to 2^64 - 1 (seeds); overflow is an error. */
+int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 /* Parses "2..12" into lo and hi. */
 int cli_parse_range(const char *cmd, const char *opt, const char *s,
                     long min, long max, long *lo, long *hi);

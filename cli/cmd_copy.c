@@ -353,14 +353,8 @@ static int cmd_copy_main(int argc, char **argv)
                 return cli_usage_error("copy", "option '--format' expects csv or jsonl, got \"%s\"", v);
             format = v;
         } else if (cli_opt_value(argc, argv, &i, "--seed", NULL, &v, &missing)) {
-            if (!missing) {
-                char *end;
-                unsigned long long s = strtoull(v, &end, 10);
-                if (!*v || *end || v[0] == '-')
-                    return cli_usage_error("copy", "option '--seed' expects a non-negative "
-                                           "integer, got \"%s\"", v);
-                seed = (uint64_t)s;
-            }
+            if (!missing && cli_parse_u64("copy", "--seed", v, &seed))
+                return CLI_USAGE;
         } else if ((sr = cli_sampling_option("copy", argc, argv, &i, 1, &gp)) != 0) {
             if (sr < 0)
                 return CLI_USAGE;

@@ -144,14 +144,8 @@ static int cmd_generate_main(int argc, char **argv)
             if (sr < 0)
                 return CLI_USAGE;
         } else if (cli_opt_value(argc, argv, &i, "--seed", NULL, &v, &missing)) {
-            if (!missing) {
-                char *end;
-                unsigned long long s = strtoull(v, &end, 10);
-                if (!*v || *end || v[0] == '-')
-                    return cli_usage_error("generate", "option '--seed' expects a non-negative "
-                                           "integer, got \"%s\"", v);
-                gp.sampler.seed = (uint64_t)s;
-            }
+            if (!missing && cli_parse_u64("generate", "--seed", v, &gp.sampler.seed))
+                return CLI_USAGE;
         } else if (cli_opt_value(argc, argv, &i, "--threads", "-t", &v, &missing)) {
             if (!missing) {
                 if (cli_parse_long("generate", "--threads", v, 0, 1024, &l))

@@ -103,6 +103,20 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double min
     return 0;
 }
 
+int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end != '\0' || errno == ERANGE) {
+        cli_usage_error(cmd, "option '%s' expects a non-negative integer below 2^64, got \"%s\"",
+                        opt, s);
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
 int cli_parse_range(const char *cmd, const char *opt, const char *s, long min, long max,
                     long *lo, long *hi)
 {

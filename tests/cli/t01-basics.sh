@@ -20,6 +20,13 @@ for c in $("$PERSONA" help | awk '/^commands:/{f=1;next} f && /^  [a-z]/{print $
   expect_fail 2 "$c rejects an unknown flag" "$PERSONA" "$c" --no-such-flag-xyz
 done
 
+# Seeds are full 64-bit values; one past 2^64 - 1 is refused, not clamped.
+expect_fail 2 "seed 2^64 is a usage error" "$PERSONA" generate --model models/persona-small \
+  --prompt x --seed 18446744073709551616
+expect_grep "seed overflow named" "expects a non-negative integer below 2\^64" "$TMP/err"
+expect_ok "seed 2^64-1 is accepted" "$PERSONA" generate --model models/persona-small \
+  --prompt x --max-new 1 --seed 18446744073709551615
+
 # persona.h includes every public header.
 for h in include/persona/*.h; do
   b=$(basename "$h"); [ "$b" = persona.h ] && continue
